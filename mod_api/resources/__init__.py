@@ -1,0 +1,1 @@
+"""One module per API resource: its blueprint, its routes and the marshmallow schemas beside them."""

@@ -1,0 +1,124 @@
+"""Every configuration key mod_api reads: defaults, parsing, validation and environment overrides.
+
+Keys come from the host app's config (the legacy ``config.py``); an environment variable with the same name
+overrides each one, so a checkout can be pointed at another database or sample repository without editing
+files. A missing or malformed required key stops start-up with a one-line message naming the key.
+"""
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, MutableMapping
+
+import limits
+
+REQUIRED = object()
+
+
+class ConfigError(Exception):
+    """A configuration key is missing or malformed; the message is one line naming the key."""
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError('must be a string')
+    return value
+
+
+def _non_empty_text(value: Any) -> str:
+    if not _text(value).strip():
+        raise ValueError('must not be empty')
+    return value
+
+
+def _secret(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode('latin-1')
+    if len(_text(value)) < 16:
+        raise ValueError('must be at least 16 characters')
+    return value
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f'must be an integer from {low} to {high}')
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f'must be an integer from {low} to {high}') from None
+        if not low <= number <= high:
+            raise ValueError(f'must be an integer from {low} to {high}')
+        return number
+    return parse
+
+
+def _rate_limit(value: Any) -> str:
+    try:
+        limits.parse(_text(value))
+    except ValueError:
+        raise ValueError('must be a rate limit such as "120/minute"') from None
+    return value
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(',') if item.strip())
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ValueError('must be a comma-separated string or a list of strings')
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its parser, its default (or REQUIRED) and what it is for."""
+
+    key: str
+    parse: Callable[[Any], Any]
+    default: Any
+    description: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Legacy platform keys (same names and meaning as the platform's config.py).
+    Setting('DATABASE_URI', _non_empty_text, REQUIRED, 'SQLAlchemy URI of the platform database'),
+    Setting('SAMPLE_REPOSITORY', _non_empty_text, REQUIRED, 'root folder of TestFiles/, TestResults/, LogFiles/'),
+    Setting('INSTALL_FOLDER', _text, '', 'platform checkout folder; masked in error stacks'),
+    Setting('SERVICE_ACCOUNT_FILE', _text, '', 'GCS service-account JSON, relative to INSTALL_FOLDER'),
+    Setting('GCS_BUCKET_NAME', _text, '', 'GCS bucket mirroring SAMPLE_REPOSITORY; empty disables GCS'),
+    Setting('GCS_SIGNED_URL_EXPIRY_LIMIT', _integer(1, 10080), 720, 'platform signed-URL lifetime (minutes)'),
+    Setting('GITHUB_OWNER', _non_empty_text, 'CCExtractor', 'owner of the main repository'),
+    Setting('GITHUB_REPOSITORY', _non_empty_text, 'ccextractor', 'name of the main repository'),
+    # The API's own keys.
+    Setting('API_SECRET_KEY', _secret, REQUIRED, 'signs cursors and download URLs (falls back to SECRET_KEY)'),
+    Setting('API_RATELIMIT_STORAGE_URI', _non_empty_text, 'memory://', 'flask-limiter storage (redis://... in prod)'),
+    Setting('API_READ_LIMIT', _rate_limit, '120/minute', 'read budget per token'),
+    Setting('API_WRITE_LIMIT', _rate_limit, '20/minute', 'write budget per token'),
+    Setting('API_AUTH_LIMIT', _rate_limit, '5/15 minutes', 'POST /auth/tokens budget per client IP'),
+    Setting('API_ANONYMOUS_LIMIT', _rate_limit, '60/minute', 'budget per client IP without a valid token'),
+    Setting('API_TOKEN_DEFAULT_DAYS', _integer(1, 90), 30, 'token lifetime when expires_in_days is omitted'),
+    Setting('API_TRUSTED_PROXY_HOPS', _integer(0, 10), 0, 'X-Forwarded-For hops to trust (0 = none)'),
+    Setting('API_MAX_BODY_BYTES', _integer(1024, 10 * 1024 * 1024), 64 * 1024, 'largest accepted request body'),
+    Setting('API_CORS_ORIGINS', _string_list, (), 'origins allowed by CORS; empty sends no CORS headers'),
+    Setting('API_GCS_ENDPOINT', _text, '', 'GCS API endpoint override (emulator); empty = Google'),
+    Setting('API_GCS_TIMEOUT_SECONDS', _integer(1, 60), 2, 'timeout of one GCS call'),
+    Setting('API_SIGNED_URL_MINUTES', _integer(1, 60), 5, 'lifetime of download URLs the API hands out'),
+)
+
+
+def apply_settings(config: MutableMapping[str, Any], environ: Mapping[str, str] = os.environ) -> None:
+    """Resolve every key of SETTINGS into ``config``: environment first, then config, then the default."""
+    if not config.get('API_SECRET_KEY') and config.get('SECRET_KEY'):
+        config['API_SECRET_KEY'] = config['SECRET_KEY']
+    for setting in SETTINGS:
+        if setting.key in environ:
+            raw = environ[setting.key]
+        elif config.get(setting.key) is not None:
+            raw = config[setting.key]
+        elif setting.default is REQUIRED:
+            raise ConfigError(f'config key {setting.key} is missing ({setting.description})')
+        else:
+            config[setting.key] = setting.default
+            continue
+        try:
+            config[setting.key] = setting.parse(raw)
+        except ValueError as error:
+            raise ConfigError(f'config key {setting.key} {error}, got {raw!r}') from None
