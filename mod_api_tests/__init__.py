@@ -1,0 +1,1 @@
+"""Tests of the API and of the legacy-compatible data layer it stands on."""

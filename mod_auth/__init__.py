@@ -1,0 +1,1 @@
+"""Platform users and their roles (legacy-compatible models only)."""

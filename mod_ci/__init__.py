@@ -1,0 +1,1 @@
+"""CI VM bookkeeping, maintenance mode and blocked users (legacy-compatible models only)."""

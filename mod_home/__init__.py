@@ -1,0 +1,1 @@
+"""Key/value platform data and CCExtractor releases (legacy-compatible models only)."""

@@ -1,0 +1,1 @@
+"""Regression tests, their categories and expected outputs (legacy-compatible models only)."""

@@ -1,0 +1,1 @@
+"""Samples, their extra files, tags, linked issues and upload filters (legacy-compatible models only)."""

@@ -1,0 +1,1 @@
+"""CI runs, their progress log and their results (legacy-compatible models only)."""

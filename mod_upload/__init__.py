@@ -1,0 +1,1 @@
+"""Sample uploads, the upload queue and FTP accounts (legacy-compatible models only)."""
