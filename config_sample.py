@@ -30,6 +30,8 @@ GITHUB_REPOSITORY = 'ccextractor'
 API_SECRET_KEY = ''
 # flask-limiter storage: memory:// (one process) or redis://127.0.0.1:6379 (shared by all workers and hosts).
 API_RATELIMIT_STORAGE_URI = 'memory://'
+# Prefix of the rate-limit keys in that storage (distinct per deployment sharing one Redis).
+API_RATELIMIT_KEY_PREFIX = 'mod_api'
 # Read budget per token (GET), write budget per token (POST/DELETE), token creation per client IP.
 API_READ_LIMIT = '120/minute'
 API_WRITE_LIMIT = '20/minute'

@@ -1,14 +1,24 @@
 """Who is calling, and what they may do: bearer-token authentication, scopes and roles.
 
-The caller is resolved at most once per request and cached on ``g``. The user's role is read from the platform's
-``user`` row at request time, so a demoted user loses write access at once. Only ``Authorization: Bearer`` with
-an API token is accepted: the CI worker's per-run token, session cookies and HTTP Basic never are.
-"""
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Optional, Sequence
+Only ``Authorization: Bearer <API token>`` authenticates. The CI worker's per-run token, browser session cookies
+and HTTP Basic credentials never do. The caller is resolved at most once per request and cached in the request's
+environ (not on ``g``, which outlives the request when the host app pushed an app context of its own). The
+user's role is read from the platform's ``user`` row at request time, so a demoted user loses write access at
+once (operations that need more than a scope declare ``roles``).
 
-from flask import g, request
+The scopes a token may hold depend on the platform role of its user (``SCOPES_BY_ROLE``; a user without a role
+counts as ``user``); requesting any other scope at token creation is refused with 403:
+
+* admin: runs:read, runs:write, results:read, baselines:write, system:read
+* contributor: runs:read, runs:write, results:read, baselines:write, system:read
+* tester: runs:read, runs:write, results:read, system:read
+* user: runs:read, results:read, system:read
+"""
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import request
 from sqlalchemy import or_, select, update
 
 from mod_api import tokens
@@ -21,15 +31,16 @@ from mod_api.timeutil import utcnow
 ALL_SCOPES = ('runs:read', 'runs:write', 'results:read', 'baselines:write', 'system:read')
 DEFAULT_SCOPES = ('runs:read', 'results:read')
 READ_SCOPES = ('runs:read', 'results:read', 'system:read')
+DEFAULT_ROLE = 'user'
 
-# The scopes a token may hold, by the platform role of its user (a NULL role counts as 'user').
 SCOPES_BY_ROLE = {
     'admin': ALL_SCOPES,
     'contributor': ALL_SCOPES,
     'tester': ('runs:read', 'runs:write', 'results:read', 'system:read'),
-    'user': READ_SCOPES,
+    DEFAULT_ROLE: READ_SCOPES,
 }
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+AUTH_ENVIRON_KEY = 'mod_api.auth'
 
 
 @dataclass(frozen=True)
@@ -39,33 +50,41 @@ class Principal:
     token_id: int
     token_name: str
     user_id: int
-    email: Optional[str]
+    email: str | None
     role: str
     scopes: tuple[str, ...]
 
 
 def role_name(user: User) -> str:
     """The stored value of a user's role; users without a role are plain users."""
-    return user.role.value if user.role is not None else 'user'
+    return user.role.value if user.role is not None else DEFAULT_ROLE
 
 
-def current_principal() -> Optional[Principal]:
-    """The authenticated caller of this request, or None (the reason is kept in ``g.auth_failure``)."""
-    if 'principal' not in g:
-        g.principal, g.auth_failure = _authenticate()
-    return g.principal
+def allowed_scopes(role: str) -> tuple[str, ...]:
+    """The scopes a user with ``role`` may put on a token (a role unknown to the API gets a plain user's)."""
+    return SCOPES_BY_ROLE.get(role, SCOPES_BY_ROLE[DEFAULT_ROLE])
+
+
+def describe_scopes_by_role() -> str:
+    """``SCOPES_BY_ROLE`` as one sentence, for the OpenAPI document."""
+    return '; '.join(f'{role}: {", ".join(scopes)}' for role, scopes in SCOPES_BY_ROLE.items())
+
+
+def current_principal() -> Principal | None:
+    """The authenticated caller of this request, or None."""
+    return _resolve()[0]
 
 
 def require_principal() -> Principal:
     """The caller, or a 401 that says why the credentials were refused."""
-    principal = current_principal()
+    principal, failure = _resolve()
     if principal is None:
         raise ApiError(401, 'unauthorized', 'Bearer token is missing, expired, or invalid.',
-                       {'reason': g.auth_failure}, {'WWW-Authenticate': 'Bearer'})
+                       {'reason': failure}, {'WWW-Authenticate': 'Bearer'})
     return principal
 
 
-def require_scope(principal: Principal, scope: Optional[str]) -> None:
+def require_scope(principal: Principal, scope: str | None) -> None:
     """403 unless the token holds ``scope``."""
     if scope is not None and scope not in principal.scopes:
         raise ApiError(403, 'forbidden', 'Token does not have the required scope for this operation.',
@@ -79,14 +98,22 @@ def require_role(principal: Principal, roles: Sequence[str]) -> None:
                        {'required_roles': list(roles), 'user_role': principal.role})
 
 
-def _authenticate() -> tuple[Optional[Principal], Optional[str]]:
+def _resolve() -> tuple[Principal | None, str | None]:
+    """The caller and why there is none, authenticated once per request."""
+    if AUTH_ENVIRON_KEY not in request.environ:
+        request.environ[AUTH_ENVIRON_KEY] = _authenticate()
+    return request.environ[AUTH_ENVIRON_KEY]
+
+
+def _authenticate() -> tuple[Principal | None, str | None]:
+    """Resolve the bearer token: one indexed lookup by key id, then a constant-time hash comparison."""
     header = request.headers.get('Authorization')
     if not header:
         return None, 'missing'
     scheme, _, value = header.partition(' ')
     if scheme.lower() != 'bearer':
         return None, 'unsupported_scheme'
-    value = value.strip()
+    value = value.strip(' ')  # ASCII spaces only: no Unicode look-alikes around the token
     key_id = tokens.parse_key_id(value)
     if key_id is None:
         return None, 'malformed'
@@ -101,18 +128,18 @@ def _authenticate() -> tuple[Optional[Principal], Optional[str]]:
         return None, 'revoked'
     if token.expires_at <= now:
         return None, 'expired'
-    _touch(token, now)
-    return Principal(token.id, token.name, user.id, user.email, role_name(user), tuple(token.scope_list)), None
+    principal = Principal(token.id, token.name, user.id, user.email, role_name(user), tuple(token.scope_list))
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        _touch(token.id, now)
+    return principal, None
 
 
-def _touch(token: ApiToken, now) -> None:
-    """Record the token's use, at most once a minute (one conditional UPDATE)."""
-    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
-        return
+def _touch(token_id: int, now: datetime) -> None:
+    """Record the token's use, at most once a minute even under concurrent requests (one conditional UPDATE)."""
     db.session.execute(
         update(ApiToken)
-        .where(ApiToken.id == token.id,
-               or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USED_RESOLUTION))
+        .where(ApiToken.id == token_id,
+               or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_RESOLUTION))
         .values(last_used_at=now)
     )
     db.session.commit()

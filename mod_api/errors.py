@@ -2,15 +2,17 @@
 
 Handlers are chained in front of the host app's own: a request under the API prefix always gets JSON (even a
 routing 404/405, a 413 raised by Werkzeug, or an exception raised outside mod_api's routes); any other request
-is handed to whatever handler the host app had registered before.
+gets the host app's handler that Flask would have picked without mod_api (or Flask's default). A 5xx body
+names the request id, and an unexpected exception is logged with it.
 """
 import logging
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, g, jsonify
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, default_exceptions
 
 log = logging.getLogger('mod_api')
 
@@ -28,8 +30,8 @@ TRANSLATORS: dict[type, Callable[[Any], 'ApiError']] = {}
 class ApiError(Exception):
     """An error the API answers on purpose, with the contract's ErrorResponse body."""
 
-    def __init__(self, status: int, code: str, message: str, details: Optional[dict[str, Any]] = None,
-                 headers: Optional[dict[str, str]] = None) -> None:
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -50,8 +52,11 @@ def validation_error(fields: dict[str, Any], message: str = 'Request failed sche
 
 
 def error_response(error: ApiError) -> Response:
-    """Render an ApiError as JSON with its status and headers."""
-    response = jsonify({'code': error.code, 'message': error.message, 'details': error.details})
+    """Render an ApiError as JSON with its status and headers; a 5xx names the request id in ``details``."""
+    details = dict(error.details)
+    if error.status >= 500:
+        details.setdefault('request_id', g.get('request_id'))
+    response = jsonify({'code': error.code, 'message': error.message, 'details': details})
     response.status_code = error.status
     response.headers.update(error.headers)
     return response
@@ -80,8 +85,10 @@ def register_translator(exception_class: type, translate: Callable[[Any], ApiErr
     TRANSLATORS[exception_class] = translate
 
 
-def from_exception(error: Exception) -> ApiError:
+def from_exception(error: BaseException) -> ApiError:
     """Translate any exception raised while serving an API request; unknown ones become a logged 500."""
+    if isinstance(error, InternalServerError) and error.original_exception is not None:
+        error = error.original_exception  # Flask's wrapper of an exception no handler took
     if isinstance(error, ApiError):
         return error
     for exception_class, translate in TRANSLATORS.items():
@@ -94,9 +101,9 @@ def from_exception(error: Exception) -> ApiError:
             isinstance(error, DBAPIError) and error.connection_invalidated):
         log.error('database unavailable (request %s): %s', request_id, type(error).__name__)
         return ApiError(503, 'service_unavailable', 'The database is unavailable; retry later.',
-                        {'dependency': 'database', 'request_id': request_id}, {'Retry-After': '5'})
+                        {'dependency': 'database'}, {'Retry-After': '5'})
     log.exception('unhandled error (request %s)', request_id)
-    return ApiError(500, 'internal_error', 'Internal server error.', {'request_id': request_id})
+    return ApiError(500, 'internal_error', 'Internal server error.')
 
 
 def install_error_handlers(app: Flask, is_api_request: Callable[[], bool]) -> None:
@@ -106,20 +113,33 @@ def install_error_handlers(app: Flask, is_api_request: Callable[[], bool]) -> No
     _chain(app, None, Exception, is_api_request)
 
 
-def _chain(app: Flask, status: Optional[int], exception_class: type, is_api_request: Callable[[], bool]) -> None:
-    previous = app.error_handler_spec.get(None, {}).get(status, {}).get(exception_class)
-
+def _chain(app: Flask, status: int | None, exception_class: type, is_api_request: Callable[[], bool]) -> None:
     def handle(error: Exception) -> Any:
         if is_api_request():
             _rollback()
             return error_response(from_exception(error))
-        if previous is not None:
-            return previous(error)
+        host_handler = _host_handler(app, error)
+        if host_handler is not None:
+            return host_handler(error)
         if isinstance(error, HTTPException):
             return error
         raise error
 
+    handle.host_handler = app.error_handler_spec.get(None, {}).get(status, {}).get(exception_class)  # type: ignore
     app.register_error_handler(status or exception_class, handle)
+
+
+def _host_handler(app: Flask, error: Exception) -> Callable[[Exception], Any] | None:
+    """The app-level handler Flask would pick for ``error`` if mod_api had registered none (or None)."""
+    spec = app.error_handler_spec.get(None, {})
+    code = error.code if isinstance(error, HTTPException) else None
+    for key in ((code, None) if code is not None else (None,)):
+        for exception_class in type(error).__mro__:
+            handler = spec.get(key, {}).get(exception_class)
+            handler = getattr(handler, 'host_handler', handler)  # one of ours stands for what it replaced
+            if handler is not None:
+                return handler
+    return None
 
 
 def _rollback() -> None:

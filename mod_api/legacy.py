@@ -11,8 +11,13 @@ from mod_auth.models import Role, User
 from mod_ci.models import GcpInstance, MaintenanceMode
 from mod_customized.models import CustomizedTest, TestFork
 from mod_home.models import CCExtractorVersion, GeneralData
-from mod_regression.models import (Category, RegressionTest, RegressionTestOutput, RegressionTestOutputFiles,
-                                   regressionTestLinkTable)
+from mod_regression.models import (
+                                   Category,
+                                   RegressionTest,
+                                   RegressionTestOutput,
+                                   RegressionTestOutputFiles,
+                                   regressionTestLinkTable,
+)
 from mod_sample.models import Sample, Tag, sample_tag_association
 from mod_test.models import Fork, Test, TestPlatform, TestProgress, TestResult, TestResultFile, TestStatus, TestType
 from mod_upload.models import Upload

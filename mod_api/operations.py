@@ -5,16 +5,18 @@ of the query string and body, and the documented responses. The same record driv
 before any handler code), the served OpenAPI document, and the test that walks every route.
 """
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any
 
-from flask import g
+from flask import request
 
 from mod_api import access
 from mod_api.errors import validation_error
+from mod_api.http import NO_STORE_ENVIRON_KEY
 from mod_api.validation import MAX_DB_INTEGER, parse_body, parse_query
 
-ResponseSpec = Union[str, tuple[str, Any]]
+ResponseSpec = str | tuple[str, Any]
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Operation:
 
     summary: str
     tags: tuple[str, ...]
-    scope: Optional[str] = None
+    scope: str | None = None
     roles: tuple[str, ...] = ()
     public: bool = False
     query: Any = None
@@ -42,7 +44,7 @@ def operation(summary: str, tags: tuple[str, ...], **declared: Any) -> Callable[
         @functools.wraps(view)
         def enforced(**path_args: Any) -> Any:
             if spec.no_store:
-                g.no_store = True
+                request.environ[NO_STORE_ENVIRON_KEY] = True
             if not spec.public:
                 principal = access.require_principal()
                 access.require_scope(principal, spec.scope)
@@ -59,7 +61,7 @@ def operation(summary: str, tags: tuple[str, ...], **declared: Any) -> Callable[
     return decorate
 
 
-def declared_operation(view: Callable) -> Optional[Operation]:
+def declared_operation(view: Callable) -> Operation | None:
     """The Operation declared on a view function, or None when it has none."""
     return getattr(view, 'api_operation', None)
 

@@ -8,21 +8,38 @@
 The storage is a URI (``memory://`` embedded, ``redis://`` in production so limits hold across workers and
 hosts). When Redis is unreachable the API stays up on per-process in-memory limits (flask-limiter's in-memory
 fallback) and retries Redis with back-off; the health endpoint reports the storage as degraded meanwhile.
+In detail (flask-limiter's behaviour, pinned by ``test_ratelimit_redis.py``):
+
+* a Redis call that fails (connection refused, or no answer within ``REDIS_TIMEOUT_SECONDS``) switches the
+  limiter to an in-memory storage of its own: every budget then holds per process, starting from zero, and
+  the response still carries the ``X-RateLimit-*`` headers; nothing is answered 500;
+* while in that mode, a request pings Redis again once 1, 2, 4, ... 32 seconds have passed since the last
+  ping (then the back-off starts over at 1); the first ping answered switches back to the shared Redis
+  budgets (counters that lived only in memory are forgotten);
+* ``GET /system/health`` reports ``rate_limit_storage`` degraded, and the overall status degraded, whenever
+  Redis does not answer or the limiter is still on its in-memory fallback.
+
+The limiter's ``before_request`` runs right after :func:`mod_api.http.begin_api_request`, ahead of the host
+app's own hooks, so a request is charged (and gets the headers) even when a later hook fails.
 """
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g, request
-from flask_limiter import Limiter, RateLimitExceeded
+from flask import Flask, Response, current_app, request
+from flask_limiter import HeaderNames, Limiter, RateLimitExceeded
 from sqlalchemy.exc import SQLAlchemyError
 
 from mod_api.access import current_principal
 from mod_api.errors import ApiError, register_translator
-from mod_api.http import client_ip, is_api_request
+from mod_api.http import begin_api_request, client_ip, is_api_request
 
+BUDGET_ENVIRON_KEY = 'mod_api.budget'
 READ_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS'})
 REDIS_TIMEOUT_SECONDS = 0.5
+# flask-limiter computes a Retry-After for every response (the end of the window, even on a 503); it is written
+# under this name and dropped. The 429 sets the real header itself.
+LIMITER_RETRY_AFTER = 'X-Mod-Api-Limiter-Retry-After'
 
 
 @dataclass(frozen=True)
@@ -35,10 +52,10 @@ class Budget:
 
 
 def current_budget() -> Budget:
-    """The budget of the current request, decided once and cached on ``g``."""
-    if 'budget' not in g:
-        g.budget = _choose_budget()
-    return g.budget
+    """The budget of the current request, decided once and cached in the request's environ."""
+    if BUDGET_ENVIRON_KEY not in request.environ:
+        request.environ[BUDGET_ENVIRON_KEY] = _choose_budget()
+    return request.environ[BUDGET_ENVIRON_KEY]
 
 
 def _choose_budget() -> Budget:
@@ -57,10 +74,10 @@ def _choose_budget() -> Budget:
 
 
 def _request_identifier() -> str:
-    """Unrouted API requests (404/405) still get an identity, so they are limited and get headers."""
-    if request.endpoint:
-        return request.endpoint
-    return 'mod_api.unrouted' if is_api_request() else ''
+    """API requests, routed or not (404/405), are limited; anything else is exempt (an empty identity)."""
+    if not is_api_request():
+        return ''
+    return request.endpoint or 'mod_api.unrouted'
 
 
 def create_limiter(app: Flask) -> Limiter:
@@ -72,7 +89,6 @@ def create_limiter(app: Flask) -> Limiter:
     limiter = Limiter(
         key_func=lambda: current_budget().key,
         application_limits=[lambda: current_budget().limit],
-        application_limits_exempt_when=lambda: not is_api_request(),
         request_identifier=_request_identifier,
         storage_uri=uri,
         storage_options=options,
@@ -80,14 +96,33 @@ def create_limiter(app: Flask) -> Limiter:
         headers_enabled=True,
         in_memory_fallback_enabled=True,
         swallow_errors=True,
-        key_prefix='mod_api',
+        key_prefix=app.config['API_RATELIMIT_KEY_PREFIX'],
+        header_name_mapping={HeaderNames.RETRY_AFTER: LIMITER_RETRY_AFTER},
     )
+    app.after_request(_drop_limiter_retry_after)  # registered first, so it runs after the limiter's own hook
     limiter.init_app(app)
+    _run_right_after_request_id(app, limiter)
     return limiter
 
 
+def _drop_limiter_retry_after(response: Response) -> Response:
+    """Remove flask-limiter's Retry-After: a response keeps only the one its error set (429 or 503)."""
+    response.headers.remove(LIMITER_RETRY_AFTER)
+    return response
+
+
+def _run_right_after_request_id(app: Flask, limiter: Limiter) -> None:
+    """Move the limiter's check right after ``begin_api_request``, ahead of the host app's own hooks."""
+    hooks = app.before_request_funcs[None]
+    check = next(hook for hook in hooks if getattr(hook, '__self__', None) is limiter)
+    hooks.remove(check)
+    hooks.insert(hooks.index(begin_api_request) + 1, check)
+
+
 def storage_is_healthy(limiter: Limiter) -> bool:
-    """True when the rate-limit storage answers (False while the in-memory fallback is in use)."""
+    """True when the configured storage answers and is in use (False while the in-memory fallback is)."""
+    if limiter.limiter.storage is not limiter.storage:
+        return False
     try:
         return bool(limiter.storage.check())
     except Exception:  # noqa: BLE001 - any storage failure means "not healthy"

@@ -5,10 +5,15 @@ overrides each one, so a checkout can be pointed at another database or sample r
 files. A missing or malformed required key stops start-up with a one-line message naming the key.
 """
 import os
+import re
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, MutableMapping
+from typing import Any
 
 import limits
+import limits.storage
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 REQUIRED = object()
 
@@ -19,7 +24,7 @@ class ConfigError(Exception):
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError('must be a string')
+        raise TypeError('must be a string')
     return value
 
 
@@ -38,24 +43,25 @@ def _secret(value: Any) -> str:
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
+    """A parser of whole numbers from ``low`` to ``high``: an int, or a string of digits (environment)."""
+    message = f'must be an integer from {low} to {high}'
+
     def parse(value: Any) -> int:
-        if isinstance(value, bool):
-            raise ValueError(f'must be an integer from {low} to {high}')
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f'must be an integer from {low} to {high}') from None
-        if not low <= number <= high:
-            raise ValueError(f'must be an integer from {low} to {high}')
-        return number
+        if isinstance(value, str) and re.fullmatch(r'\s*-?[0-9]{1,12}\s*', value):
+            value = int(value)
+        if type(value) is not int or not low <= value <= high:
+            raise ValueError(message)
+        return value
     return parse
 
 
 def _rate_limit(value: Any) -> str:
     try:
-        limits.parse(_text(value))
-    except ValueError:
-        raise ValueError('must be a rate limit such as "120/minute"') from None
+        items = limits.parse_many(_text(value))
+    except (TypeError, ValueError):
+        items = []
+    if len(items) != 1 or items[0].amount < 1:
+        raise ValueError('must be one rate limit of at least 1 request, such as "120/minute"')
     return value
 
 
@@ -67,6 +73,21 @@ def _string_list(value: Any) -> tuple[str, ...]:
     raise ValueError('must be a comma-separated string or a list of strings')
 
 
+def _database_uri(value: Any) -> str:
+    try:
+        make_url(_non_empty_text(value)).get_dialect()
+    except (ArgumentError, NoSuchModuleError):
+        raise ValueError('must be an SQLAlchemy URL of an installed dialect') from None
+    return value
+
+
+def _storage_uri(value: Any) -> str:
+    scheme = _text(value).partition('://')[0]
+    if '://' not in value or scheme not in limits.storage.SCHEMES or scheme.startswith('async+'):
+        raise ValueError('must be a flask-limiter storage URI such as memory:// or redis://host:6379/0')
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration key: its parser, its default (or REQUIRED) and what it is for."""
@@ -75,11 +96,12 @@ class Setting:
     parse: Callable[[Any], Any]
     default: Any
     description: str
+    secret: bool = False  # never echo the value in an error (passwords, keys)
 
 
 SETTINGS: tuple[Setting, ...] = (
     # Legacy platform keys (same names and meaning as the platform's config.py).
-    Setting('DATABASE_URI', _non_empty_text, REQUIRED, 'SQLAlchemy URI of the platform database'),
+    Setting('DATABASE_URI', _database_uri, REQUIRED, 'SQLAlchemy URI of the platform database', True),
     Setting('SAMPLE_REPOSITORY', _non_empty_text, REQUIRED, 'root folder of TestFiles/, TestResults/, LogFiles/'),
     Setting('INSTALL_FOLDER', _text, '', 'platform checkout folder; masked in error stacks'),
     Setting('SERVICE_ACCOUNT_FILE', _text, '', 'GCS service-account JSON, relative to INSTALL_FOLDER'),
@@ -88,8 +110,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('GITHUB_OWNER', _non_empty_text, 'CCExtractor', 'owner of the main repository'),
     Setting('GITHUB_REPOSITORY', _non_empty_text, 'ccextractor', 'name of the main repository'),
     # The API's own keys.
-    Setting('API_SECRET_KEY', _secret, REQUIRED, 'signs cursors and download URLs (falls back to SECRET_KEY)'),
-    Setting('API_RATELIMIT_STORAGE_URI', _non_empty_text, 'memory://', 'flask-limiter storage (redis://... in prod)'),
+    Setting('API_SECRET_KEY', _secret, REQUIRED, 'signs cursors and download URLs (falls back to SECRET_KEY)',
+            True),
+    Setting('API_RATELIMIT_STORAGE_URI', _storage_uri, 'memory://', 'flask-limiter storage (redis://... in prod)',
+            True),
+    Setting('API_RATELIMIT_KEY_PREFIX', _non_empty_text, 'mod_api', 'prefix of rate-limit keys in the storage'),
     Setting('API_READ_LIMIT', _rate_limit, '120/minute', 'read budget per token'),
     Setting('API_WRITE_LIMIT', _rate_limit, '20/minute', 'write budget per token'),
     Setting('API_AUTH_LIMIT', _rate_limit, '5/15 minutes', 'POST /auth/tokens budget per client IP'),
@@ -120,5 +145,6 @@ def apply_settings(config: MutableMapping[str, Any], environ: Mapping[str, str] 
             continue
         try:
             config[setting.key] = setting.parse(raw)
-        except ValueError as error:
-            raise ConfigError(f'config key {setting.key} {error}, got {raw!r}') from None
+        except (TypeError, ValueError) as error:
+            shown = '' if setting.secret else f', got {raw!r}'
+            raise ConfigError(f'config key {setting.key} {error}{shown}') from None

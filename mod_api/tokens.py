@@ -9,7 +9,6 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Optional
 
 TOKEN_PREFIX = 'ccx_'
 TOKEN_PATTERN = re.compile(r'ccx_([0-9a-f]{16})_([A-Za-z0-9_-]{43})')
@@ -36,7 +35,7 @@ def mint_token() -> MintedToken:
     return MintedToken(value, key_id, hash_token(value))
 
 
-def parse_key_id(value: str) -> Optional[str]:
+def parse_key_id(value: str) -> str | None:
     """The lookup key of a well-formed token value, or None when the value is not one of ours."""
     match = TOKEN_PATTERN.fullmatch(value)
     return match.group(1) if match else None

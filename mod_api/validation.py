@@ -2,17 +2,22 @@
 
 Unknown fields, wrong types, out-of-range numbers, pattern violations (full match: a trailing newline does
 not pass), over-long strings and duplicate items are all answered 400 ``validation_error`` with
-``details.fields`` naming each offending field.
+``details.fields`` naming each offending field. A body must be a UTF-8 JSON object sent as
+``application/json`` (else 400 or 415) and fit ``API_MAX_BODY_BYTES`` (else 413).
 """
 import json
-from typing import Any, Mapping, Optional
+import re
+from collections.abc import Mapping
+from typing import Any, cast
 
 from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from mod_api.errors import ApiError, validation_error
 
 MAX_DB_INTEGER = 2**31 - 1
+DIGITS = re.compile(r'-?[0-9]{1,20}')
 
 
 class StrictSchema(Schema):
@@ -23,32 +28,47 @@ class StrictSchema(Schema):
 
 
 class FullMatch(validate.Regexp):
-    """``Regexp`` that must match the whole value (``re.fullmatch``), so ``'abc\\n'`` fails ``^abc$``."""
+    """``Regexp`` that must match the whole value (``re.fullmatch``): a trailing newline fails ``^abc$``."""
 
     def __call__(self, value: Any) -> Any:
-        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+        """The value, or a ValidationError when the pattern does not match all of it."""
+        if not isinstance(value, str) or cast(re.Pattern[str], self.regex).fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
 
 
 class UniqueItems(validate.Validator):
-    """Rejects a list holding the same item twice (the contract's ``uniqueItems``)."""
+    """Rejects a list holding the same item twice (the contract's ``uniqueItems``; items may be objects)."""
 
     error = 'Items must be unique.'
 
     def __call__(self, value: Any) -> Any:
-        if len(set(value)) != len(value):
+        """The list, or a ValidationError when two items are equal."""
+        items = [json.dumps(item, sort_keys=True, default=str) for item in value]
+        if len(set(items)) != len(items):
             raise ValidationError(self.error)
         return value
 
 
+class WholeNumber(fields.Integer):
+    """An integer given as a JSON integer or, in a query string, as plain ASCII digits.
+
+    marshmallow's non-strict Integer would also take ``5.5`` (as 5), ``'5_0'``, ``' 5'`` and non-ASCII digits.
+    """
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) or (isinstance(value, str) and not DIGITS.fullmatch(value)):
+            raise self.make_error('invalid', input=value)
+        return super()._validated(value)
+
+
 def integer_id(**kwargs: Any) -> fields.Integer:
-    """An integer id field: 1 up to the database's integer range."""
-    return fields.Integer(strict=False, validate=validate.Range(min=1, max=MAX_DB_INTEGER), **kwargs)
+    """An integer id field: 1 up to the database's integer range (``strict=True`` in bodies: no strings)."""
+    return WholeNumber(validate=validate.Range(min=1, max=MAX_DB_INTEGER), **kwargs)
 
 
 def flatten_messages(messages: Any, prefix: str = '') -> dict[str, str]:
-    """marshmallow's nested error messages as ``{"field" or "field.0": "message; message"}``."""
+    """Marshmallow's nested error messages as ``{"field" or "field.0": "message; message"}``."""
     if isinstance(messages, Mapping):
         flat: dict[str, str] = {}
         for key, value in messages.items():
@@ -68,7 +88,7 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
         raise validation_error(flatten_messages(error.messages)) from None
 
 
-def parse_query(schema: Optional[Schema]) -> dict[str, Any]:
+def parse_query(schema: Schema | None) -> dict[str, Any]:
     """Validate ``request.args`` against ``schema``; without a schema any parameter is unknown."""
     raw: dict[str, Any] = {}
     duplicated: dict[str, str] = {}
@@ -93,7 +113,7 @@ def parse_query(schema: Optional[Schema]) -> dict[str, Any]:
 
 def parse_body(schema: Schema, required: bool) -> dict[str, Any]:
     """Validate a JSON object body against ``schema``; an optional empty body loads as ``{}``."""
-    payload = request.get_data(cache=True)
+    payload = _read_body()
     if not payload:
         if required:
             raise ApiError(400, 'body_required', 'This operation needs a JSON object body.', {})
@@ -101,10 +121,40 @@ def parse_body(schema: Schema, required: bool) -> dict[str, Any]:
     if request.mimetype != 'application/json':
         raise ApiError(415, 'unsupported_media_type', 'Send the body as application/json.',
                        {'content_type': request.mimetype or None})
-    try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError):
-        raise ApiError(400, 'malformed_json', 'The request body is not valid JSON.', {}) from None
+    data = _decode_json(payload)
     if not isinstance(data, dict):
         raise validation_error({'_body': 'Must be a JSON object.'})
     return load(schema, data)
+
+
+def _decode_json(payload: bytes) -> Any:
+    """Strict JSON: UTF-8 only, no NaN/Infinity, no key given twice, bounded nesting; else 400."""
+    try:
+        return json.loads(payload.decode('utf-8'), parse_constant=_reject_constant,
+                          object_pairs_hook=_object_without_duplicates)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ApiError(400, 'malformed_json', 'The request body is not valid UTF-8 JSON.', {}) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f'{name} is not JSON')
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError('duplicate key')
+    return data
+
+
+def _read_body() -> bytes:
+    """The request body; 413 past ``max_content_length`` also for a body streamed without Content-Length.
+
+    Werkzeug stops reading such a stream at the cap without saying whether more followed, so a streamed body
+    that fills the cap exactly is refused too.
+    """
+    payload = request.get_data(cache=True)
+    cap = request.max_content_length
+    if request.content_length is None and cap is not None and len(payload) >= cap:
+        raise RequestEntityTooLarge()
+    return payload

@@ -1,13 +1,22 @@
 """``/auth/tokens``: create an API token from platform credentials, and revoke the token in use."""
-from datetime import timedelta
-from typing import Any, Optional
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, NoReturn
 
 from flask import Blueprint, Response, current_app, jsonify
 from marshmallow import fields, validate
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from mod_api import audit, tokens
-from mod_api.access import ALL_SCOPES, DEFAULT_SCOPES, SCOPES_BY_ROLE, require_principal, role_name
+from mod_api.access import (
+    ALL_SCOPES,
+    DEFAULT_SCOPES,
+    allowed_scopes,
+    describe_scopes_by_role,
+    require_principal,
+    role_name,
+)
 from mod_api.db import db
 from mod_api.errors import ApiError
 from mod_api.http import client_ip
@@ -19,6 +28,14 @@ from mod_api.validation import FullMatch, StrictSchema, UniqueItems
 
 blueprint = Blueprint('auth', __name__, url_prefix='/auth')
 
+CREATE_TOKEN_DESCRIPTION = (
+    'Rate-limited to 5 requests per 15 minutes per IP. Tokens are opaque and stored server-side (only a hash); '
+    'the value is shown once. Scopes are additive; request only what you need (default: '
+    f'{", ".join(DEFAULT_SCOPES)}). Tokens expire after expires_in_days (default 30, max 90). The scopes a '
+    f'token may hold depend on its user\'s platform role ({describe_scopes_by_role()}; no role counts as user); '
+    'asking for more answers 403 with the allowed scopes. token_name is unique among your live tokens (409).'
+)
+
 
 class TokenCreateRequestSchema(StrictSchema):
     """The contract's TokenCreateRequest."""
@@ -28,7 +45,7 @@ class TokenCreateRequestSchema(StrictSchema):
                              metadata={'format': 'password'})
     token_name = fields.String(required=True, validate=[validate.Length(max=50), FullMatch(r'^[a-zA-Z0-9_-]+$')])
     expires_in_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=90), load_default=None,
-                                     metadata={'default': 30})
+                                     allow_none=False, metadata={'default': 30})
     scopes = fields.List(fields.String(validate=validate.OneOf(ALL_SCOPES)),
                          validate=[validate.Length(max=8), UniqueItems()],
                          load_default=lambda: list(DEFAULT_SCOPES),
@@ -46,26 +63,39 @@ class AuthTokenSchema(StrictSchema):
     expires_at = fields.DateTime(required=True)
 
 
-class _DummyPassword:
-    """A hash as costly as the platform's own, verified when the email is unknown (same answer, same time)."""
-
-    value: Optional[str] = None
-
-    @classmethod
-    def get(cls) -> str:
-        if cls.value is None:
-            cls.value = User.generate_hash(tokens.mint_token().value)
-        return cls.value
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash made like the platform's own (same cost), of a random password nobody knows."""
+    return User.generate_hash(tokens.mint_token().value)
 
 
-def _password_matches(user: Optional[User], password: str) -> bool:
-    """Check a password through the legacy user model; unknown users and unusable hashes never match."""
-    candidate = user if user is not None else User('unknown', password=_DummyPassword.get())
+def _verdict(user: User, password: str) -> bool | None:
+    """The legacy model's verdict on ``password``, or None when the stored hash or the password is unusable."""
     try:
-        matched = bool(candidate.is_password_valid(password))
+        return bool(user.is_password_valid(password))
     except (ValueError, TypeError):
-        return False
-    return matched and user is not None
+        return None
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    """Check a password the platform's way; every failure (unknown email, unusable hash) costs one verification."""
+    verdict = _verdict(user, password) if user is not None else None
+    if verdict is None:
+        _verdict(User('unknown', password=_dummy_hash()), password)
+    return bool(verdict)
+
+
+def _refuse(error: ApiError, outcome: str, user_id: int | None, body: dict[str, Any], **details: Any) -> NoReturn:
+    """Audit a failed creation attempt (committed on its own) and answer ``error``."""
+    audit.record('token.create', outcome, user_id=user_id, token_name=body['token_name'], **details)
+    db.session.commit()
+    raise error
+
+
+def _free_dead_name(user_id: int, name: str, now: datetime) -> None:
+    """Release ``name`` from the user's expired token, so only a live token can hold it."""
+    db.session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.live_name == name,
+                                              ApiToken.expires_at <= now).values(live_name=None))
 
 
 @blueprint.route('/tokens', methods=['POST'])
@@ -73,52 +103,50 @@ def _password_matches(user: Optional[User], password: str) -> bool:
            responses={201: ('Token created. Store the token value; it will not be shown again.', AuthTokenSchema),
                       401: 'Invalid credentials', 403: 'Requested scopes exceed what the role allows',
                       409: 'token_name already used by a live token'},
-           description='Rate-limited to 5 requests per 15 minutes per IP. Tokens expire after expires_in_days '
-                       '(default 30, max 90).')
+           description=CREATE_TOKEN_DESCRIPTION)
 def create_token(query: dict[str, Any], body: dict[str, Any]) -> Any:
     """Verify platform credentials and mint a scoped token (shown once; only its hash is stored)."""
     user = db.session.execute(select(User).where(User.email == body['email'])).scalars().first()
-    if not _password_matches(user, body['password']):
-        audit.record('token.create', 'invalid_credentials', user_id=user.id if user else None)
-        db.session.commit()
-        raise ApiError(401, 'invalid_credentials', 'Email or password is incorrect.', {})
-    assert user is not None
-    role = role_name(user)
-    allowed = SCOPES_BY_ROLE.get(role, SCOPES_BY_ROLE['user'])
+    matched = _password_matches(user, body['password'])
+    if user is None or not matched:
+        _refuse(ApiError(401, 'invalid_credentials', 'Email or password is incorrect.', {}),
+                'invalid_credentials', user.id if user else None, body, email=body['email'])
+    user_id, role = user.id, role_name(user)
+    allowed = allowed_scopes(role)
     refused = [scope for scope in body['scopes'] if scope not in allowed]
     if refused:
-        raise ApiError(403, 'scope_not_allowed', f'Role {role} may not hold the requested scopes.',
-                       {'refused_scopes': refused, 'allowed_scopes': list(allowed), 'user_role': role})
-    now = utcnow()
-    clash = db.session.execute(select(ApiToken.id).where(
-        ApiToken.user_id == user.id, ApiToken.name == body['token_name'],
-        ApiToken.revoked_at.is_(None), ApiToken.expires_at > now)).first()
-    if clash is not None:
-        raise ApiError(409, 'conflict', 'You already have a live token with this token_name.',
-                       {'field': 'token_name', 'value': body['token_name']})
-    days = body['expires_in_days'] or current_app.config['API_TOKEN_DEFAULT_DAYS']
+        _refuse(ApiError(403, 'scope_not_allowed', f'Role {role} may not hold the requested scopes.',
+                         {'refused_scopes': refused, 'allowed_scopes': list(allowed), 'user_role': role}),
+                'scope_not_allowed', user_id, body, refused_scopes=refused)
+    now = utcnow().replace(microsecond=0)
+    expires_at = now + timedelta(days=body['expires_in_days'] or current_app.config['API_TOKEN_DEFAULT_DAYS'])
     minted = tokens.mint_token()
-    token = ApiToken(key_id=minted.key_id, secret_hash=minted.secret_hash, user_id=user.id,
-                     name=body['token_name'], scopes=' '.join(body['scopes']), created_at=now,
-                     expires_at=now + timedelta(days=days), created_ip=client_ip())
+    token = ApiToken(key_id=minted.key_id, secret_hash=minted.secret_hash, user_id=user_id, name=body['token_name'],
+                     scopes=' '.join(body['scopes']), created_at=now, expires_at=expires_at, created_ip=client_ip())
+    _free_dead_name(user_id, body['token_name'], now)
     db.session.add(token)
-    db.session.flush()
-    audit.record('token.create', 'created', user_id=user.id, target_type='api_token', target_id=token.id,
-                 token_name=token.name, scopes=token.scope_list)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the unique (user_id, live_name): a live token of this user has the name
+        db.session.rollback()
+        _refuse(ApiError(409, 'conflict', 'You already have a live token with this token_name.',
+                         {'field': 'token_name', 'value': body['token_name']}), 'name_conflict', user_id, body)
+    audit.record('token.create', 'created', user_id=user_id, token_name=body['token_name'],
+                 target_type='api_token', target_id=token.id, scopes=body['scopes'])
     db.session.commit()
-    payload = {'token': minted.value, 'token_type': 'Bearer', 'token_name': token.name,
-               'scopes': token.scope_list, 'expires_at': isoformat_z(token.expires_at)}
-    return jsonify(payload), 201
+    return jsonify({'token': minted.value, 'token_type': 'Bearer', 'token_name': body['token_name'],
+                    'scopes': body['scopes'], 'expires_at': isoformat_z(expires_at)}), 201
 
 
 @blueprint.route('/tokens/current', methods=['DELETE'])
-@operation('Revoke the current API token', ('Auth',), responses={204: 'Token revoked'},
-           description='Immediately invalidates the token used in the Authorization header.')
+@operation('Revoke the current API token', ('Auth',), no_store=True, responses={204: 'Token revoked'},
+           description='Immediately invalidates the token used in the Authorization header. Subsequent requests '
+                       'with the same token will receive 401.')
 def revoke_current_token(query: dict[str, Any]) -> Any:
     """Revoke the token this request was authenticated with; later requests with it get 401."""
     principal = require_principal()
-    token = db.session.get(ApiToken, principal.token_id)
-    token.revoked_at = utcnow()
-    audit.record('token.revoke', 'revoked', principal, target_type='api_token', target_id=token.id)
+    db.session.execute(update(ApiToken).where(ApiToken.id == principal.token_id)
+                       .values(revoked_at=utcnow(), live_name=None))
+    audit.record('token.revoke', 'revoked', principal, target_type='api_token', target_id=principal.token_id)
     db.session.commit()
     return Response(status=204, mimetype='application/json')
