@@ -1,0 +1,132 @@
+"""Bulk loading of the facts :mod:`mod_api.verdicts` judges, for a list of runs in a fixed number of queries.
+
+:func:`load_run_facts` issues :data:`QUERY_COUNT` SELECTs whatever the number of runs, results and files (no lazy
+loading: only columns are selected), then :func:`assemble` turns the plain rows into frozen dataclasses.
+"""
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, or_, select
+
+from mod_api.db import db
+from mod_api.legacy import (
+    Category,
+    CustomizedTest,
+    EnumSymbol,
+    GcpInstance,
+    RegressionTest,
+    RegressionTestOutput,
+    RegressionTestOutputFiles,
+    TestProgress,
+    TestResult,
+    TestResultFile,
+    regressionTestLinkTable,
+)
+from mod_api.verdicts import Output, ProgressRow, Result, ResultFile, RunFacts, SampleFacts, in_scope
+
+QUERY_COUNT = 7
+
+
+@dataclass(frozen=True)
+class Rows:
+    """What the queries return for a list of runs, as plain tuples (field order in the comments)."""
+
+    progress: Sequence[tuple[int, int, EnumSymbol, datetime, str]]  # row id, run id, status, timestamp, message
+    vm_runs: Collection[int]  # ids of runs having a gcp_instance row
+    results: Sequence[tuple[int, int, int | None, int | None, int | None]]  # run, test, runtime, exit, rc
+    files: Sequence[tuple[int, int, int, str | None]]  # run id, regression test id, output id, got
+    # output id, regression test id, correct, ignore, one variant's file_hashes (None: no variant); one line per variant
+    outputs: Sequence[tuple[int, int | None, str | None, bool | None, str | None]]
+
+
+def load_run_facts(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] = ()) -> dict[int, RunFacts]:
+    """Facts of every run in ``run_ids`` (ids of existing runs), keyed by run id, in :data:`QUERY_COUNT` queries.
+
+    ``api_cancel_row_ids`` are the ids of the ``canceled`` progress rows the API wrote itself (its cancel record).
+    Uses ``db.session``; only columns are selected, so nothing is lazy-loaded afterwards.
+    """
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
+    session = db.session
+    customized: dict[int, list[int]] = defaultdict(list)
+    for run_id, regression_id in session.execute(
+            select(CustomizedTest.test_id, CustomizedTest.regression_id).where(CustomizedTest.test_id.in_(ids))):
+        customized[run_id].append(regression_id)
+    categorised = frozenset(session.scalars(_categorised_tests()))
+    scopes = {run_id: in_scope(customized[run_id], categorised) for run_id in ids}
+    tests = set().union(*scopes.values())
+    files = session.execute(
+        select(TestResultFile.test_id, TestResultFile.regression_test_id, TestResultFile.regression_test_output_id,
+               TestResultFile.got).where(TestResultFile.test_id.in_(ids))).tuples().all()
+    compared_outputs = {output_id for _, test_id, output_id, _ in files if test_id in tests}
+    rows = Rows(
+        progress=session.execute(
+            select(TestProgress.id, TestProgress.test_id, TestProgress.status, TestProgress.timestamp,
+                   TestProgress.message).where(TestProgress.test_id.in_(ids))).tuples().all(),
+        vm_runs=set(session.scalars(select(GcpInstance.test_id).where(GcpInstance.test_id.in_(ids)))),
+        results=session.execute(
+            select(TestResult.test_id, TestResult.regression_test_id, TestResult.runtime, TestResult.exit_code,
+                   TestResult.expected_rc).where(TestResult.test_id.in_(ids))).tuples().all(),
+        files=files,
+        outputs=session.execute(_outputs_with_variants(sorted(tests), sorted(compared_outputs))).tuples().all(),
+    )
+    return assemble(scopes, rows, api_cancel_row_ids)
+
+
+def _categorised_tests() -> Select:
+    """Ids of the regression tests linked to at least one existing category (the only ones the platform shows)."""
+    link = regressionTestLinkTable
+    return (select(RegressionTest.id).distinct()
+            .join(link, link.c.regression_id == RegressionTest.id)
+            .join(Category, Category.id == link.c.category_id))
+
+
+def _outputs_with_variants(test_ids: Sequence[int], output_ids: Sequence[int]) -> Select:
+    """The outputs of ``test_ids`` and the outputs ``output_ids``, one line per variant (outer join)."""
+    return (select(RegressionTestOutput.id, RegressionTestOutput.regression_id, RegressionTestOutput.correct,
+                   RegressionTestOutput.ignore, RegressionTestOutputFiles.file_hashes)
+            .outerjoin(RegressionTestOutputFiles,
+                       RegressionTestOutputFiles.regression_test_output_id == RegressionTestOutput.id)
+            .where(or_(RegressionTestOutput.regression_id.in_(test_ids), RegressionTestOutput.id.in_(output_ids))))
+
+
+def assemble(scopes: Mapping[int, Sequence[int]], rows: Rows,
+             api_cancel_row_ids: Collection[int] = ()) -> dict[int, RunFacts]:
+    """Build the RunFacts of each run of ``scopes`` (run id → regression test ids in scope) from loaded ``rows``.
+
+    Pure (no database): the property test feeds it generated rows. Progress rows end up in ascending id order,
+    outputs and files in output id order; a file whose output no longer exists gets an output without variants.
+    """
+    progress: dict[int, list[ProgressRow]] = defaultdict(list)
+    for row_id, run_id, status, timestamp, message in sorted(rows.progress, key=lambda row: row[0]):
+        progress[run_id].append(ProgressRow(row_id, status, timestamp, message, row_id in api_cancel_row_ids))
+    outputs = _outputs(rows.outputs)
+    outputs_of_test: dict[int | None, list[Output]] = defaultdict(list)
+    for regression_id, output in sorted(outputs.values(), key=lambda pair: pair[1].id):
+        outputs_of_test[regression_id].append(output)
+    results = {(run_id, test_id): Result(exit_code, expected_rc, runtime)
+               for run_id, test_id, runtime, exit_code, expected_rc in rows.results}
+    files: dict[tuple[int, int], list[ResultFile]] = defaultdict(list)
+    for run_id, test_id, output_id, got in sorted(rows.files, key=lambda row: row[2]):
+        output = outputs[output_id][1] if output_id in outputs else Output(output_id, None, None)
+        files[run_id, test_id].append(ResultFile(output, got))
+    return {run_id: RunFacts(run_id, tuple(progress[run_id]), run_id in rows.vm_runs,
+                             tuple(SampleFacts(test_id, tuple(outputs_of_test[test_id]), results.get((run_id, test_id)),
+                                               tuple(files[run_id, test_id])) for test_id in scope))
+            for run_id, scope in scopes.items()}
+
+
+def _outputs(lines: Iterable[tuple[int, int | None, str | None, bool | None, str | None]]
+             ) -> dict[int, tuple[int | None, Output]]:
+    """Output id → (regression test id, Output with its variants) from output lines outer-joined to variants."""
+    variants: dict[int, set[str]] = defaultdict(set)
+    specs: dict[int, tuple[int | None, str | None, bool | None]] = {}
+    for output_id, regression_id, correct, ignore, variant in lines:
+        specs[output_id] = (regression_id, correct, None if ignore is None else bool(ignore))
+        if variant is not None:
+            variants[output_id].add(variant)
+    return {output_id: (regression_id, Output(output_id, correct, ignore, frozenset(variants[output_id])))
+            for output_id, (regression_id, correct, ignore) in specs.items()}
