@@ -2,6 +2,7 @@
 
 The marshmallow schemas that validate requests are the ones that describe them, so the document cannot drift
 from what the code accepts. Error responses are added from each declaration (what it requires and accepts).
+Where apispec's marshmallow conversion falls short of OpenAPI 3.0.3, :func:`complete_conversions` completes it.
 """
 import re
 from typing import Any
@@ -9,11 +10,12 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app, jsonify
+from marshmallow import fields, validate
 from werkzeug.routing import Rule
 
 from mod_api.operations import Operation, declared_operation, operation
-from mod_api.schemas import ErrorResponseSchema
-from mod_api.validation import MAX_DB_INTEGER
+from mod_api.schemas import ErrorResponseSchema, ResponseSchema
+from mod_api.validation import MAX_DB_INTEGER, UniqueItems
 
 blueprint = Blueprint('openapi', __name__)
 
@@ -30,11 +32,39 @@ STANDARD_ERRORS = {
     'RateLimited': 'Too many requests. Retry after the indicated number of seconds.',
     'Error': 'Unexpected server error',
 }
+# Every API response carries these (flask-limiter charges every request to a budget): header → component, text.
 RATE_LIMIT_HEADERS = {
-    'X-RateLimit-Limit': 'Maximum requests allowed in the current window',
-    'X-RateLimit-Remaining': 'Requests remaining in the current window',
-    'X-RateLimit-Reset': 'Unix timestamp when the rate limit window resets',
+    'X-RateLimit-Limit': ('RateLimitLimit', 'Maximum requests allowed in the current window'),
+    'X-RateLimit-Remaining': ('RateLimitRemaining', 'Requests remaining in the current window'),
+    'X-RateLimit-Reset': ('RateLimitReset', 'Unix timestamp when the rate limit window resets'),
 }
+
+
+class OpenApiDocumentSchema(ResponseSchema):
+    """The top level of this document; the OpenAPI 3.0.3 specification describes the rest."""
+
+    openapi = fields.String(required=True, validate=validate.OneOf(['3.0.3']))
+    info = fields.Dict(required=True)
+    servers = fields.List(fields.Dict(), required=True)
+    paths = fields.Dict(required=True)
+    components = fields.Dict(required=True)
+
+
+def _unique_items(converter: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
+    """``uniqueItems: true`` for a list validated by ``UniqueItems`` (a validator apispec does not know)."""
+    return {'uniqueItems': True} if any(isinstance(check, UniqueItems) for check in field.validators) else {}
+
+
+def complete_conversions(plugin: MarshmallowPlugin) -> None:
+    """Teach apispec's marshmallow plugin (once its spec is made) what OpenAPI 3.0.3 needs beyond its defaults.
+
+    ``fields.Url`` becomes ``format: uri`` (apispec writes ``url``, which is no OpenAPI format) and a list
+    validated by ``UniqueItems`` gets ``uniqueItems: true``. apispec itself already writes ``allow_none`` as
+    ``nullable: true``, an ``unknown = RAISE`` schema as ``additionalProperties: false``, a non-callable
+    ``load_default`` (else ``metadata['default']``) as ``default``, and other metadata (``format``) as given.
+    """
+    plugin.map_to_openapi_type(fields.Url, 'string', 'uri')
+    plugin.converter.add_attribute_function(_unique_items)  # type: ignore[union-attr]
 
 
 def openapi_path(rule: Rule, prefix: str) -> str:
@@ -55,6 +85,11 @@ def _error_ref(name: str) -> dict[str, str]:
     return {'$ref': f'#/components/responses/{name}'}
 
 
+def _rate_limit_headers() -> dict[str, dict[str, str]]:
+    return {header: {'$ref': f'#/components/headers/{component}'}
+            for header, (component, _) in RATE_LIMIT_HEADERS.items()}
+
+
 def _responses(spec: Operation, has_path_ids: bool) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, declared in sorted(spec.responses.items()):
@@ -62,18 +97,18 @@ def _responses(spec: Operation, has_path_ids: bool) -> dict[str, Any]:
         if schema is None and status >= 400:
             schema = ErrorResponseSchema
         body = {'content': {'application/json': {'schema': schema}}} if schema is not None else {}
-        responses[str(status)] = {'description': description, **body}
+        responses[str(status)] = {'description': description, 'headers': _rate_limit_headers(), **body}
     standard = {
-        '400': 'BadRequest' if spec.query is not None or spec.body is not None or has_path_ids else None,
+        '400': 'BadRequest',  # every operation rejects unknown query parameters
         '401': None if spec.public else 'Unauthorized',
         '403': 'Forbidden' if spec.scope or spec.roles else None,
         '404': 'NotFound' if has_path_ids else None,
         '429': 'RateLimited',
         'default': 'Error',
     }
-    for status, name in standard.items():
+    for code, name in standard.items():
         if name is not None:
-            responses.setdefault(status, _error_ref(name))
+            responses.setdefault(code, _error_ref(name))
     return responses
 
 
@@ -106,25 +141,26 @@ def _add_components(spec: APISpec) -> None:
         'type': 'http', 'scheme': 'bearer', 'bearerFormat': 'opaque',
         'description': 'Opaque API token from POST /auth/tokens. The CI worker token is not valid here.'})
     spec.components.schema('ErrorResponse', schema=ErrorResponseSchema)
-    for name, text in RATE_LIMIT_HEADERS.items():
-        spec.components.header(name.replace('X-', '').replace('-', ''), {'description': text,
-                                                                        'schema': {'type': 'integer'}})
+    for component, text in RATE_LIMIT_HEADERS.values():
+        spec.components.header(component, {'description': text, 'schema': {'type': 'integer'}})
     for name, text in STANDARD_ERRORS.items():
-        response: dict[str, Any] = {'description': text, 'content': {'application/json': {
-            'schema': {'$ref': '#/components/schemas/ErrorResponse'}}}}
+        headers: dict[str, Any] = _rate_limit_headers()
         if name == 'RateLimited':
-            response['headers'] = {'Retry-After': {'description': 'Seconds to wait before retrying',
-                                                   'schema': {'type': 'integer'}}}
-        spec.components.response(name, response)
+            headers = {'Retry-After': {'description': 'Seconds to wait before retrying',
+                                       'schema': {'type': 'integer', 'minimum': 1}}, **headers}
+        spec.components.response(name, {'description': text, 'headers': headers, 'content': {
+            'application/json': {'schema': {'$ref': '#/components/schemas/ErrorResponse'}}}})
 
 
 def build_document(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of every declared operation registered on ``app`` under the API prefix."""
     prefix = app.extensions['mod_api'].prefix
+    plugin = MarshmallowPlugin()
     spec = APISpec(title='CCExtractor CI System API', version=API_VERSION, openapi_version='3.0.3',
-                   plugins=[MarshmallowPlugin()], servers=[{'url': prefix}],
+                   plugins=[plugin], servers=[{'url': prefix}],
                    info={'description': 'JSON-only REST API of the CCExtractor sample platform, for CI '
                                         'automation and AI agents.'})
+    complete_conversions(plugin)
     _add_components(spec)
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
@@ -142,7 +178,7 @@ def build_document(app: Flask) -> dict[str, Any]:
 
 @blueprint.route('/openapi.json', methods=['GET'])
 @operation('The OpenAPI document of this API', ('System',), public=True,
-           responses={200: 'OpenAPI 3.0.3 document'})
+           responses={200: ('OpenAPI 3.0.3 document', OpenApiDocumentSchema)})
 def serve_document(query: dict[str, Any]) -> Any:
     """Serve the generated document (built once per app and cached)."""
     state = current_app.extensions['mod_api']

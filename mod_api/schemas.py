@@ -1,8 +1,19 @@
-"""Response schemas shared by every resource: the contract's ErrorResponse and page envelopes."""
-from marshmallow import Schema, fields, validate
+"""Response schemas shared by every resource: the base of response schemas, ErrorResponse and page envelopes."""
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 
-class ErrorResponseSchema(Schema):
+class ResponseSchema(Schema):
+    """Base of every schema that describes a response body (request schemas derive from ``StrictSchema``).
+
+    ``unknown = EXCLUDE`` keeps ``additionalProperties: false`` out of the OpenAPI document: the contract lets a
+    response gain fields, so clients must not be told that it never will. Response schemas never load input.
+    """
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ErrorResponseSchema(ResponseSchema):
     """The contract's ErrorResponse: ``details`` is always an object."""
 
     code = fields.String(required=True, validate=validate.Length(max=100))
@@ -10,7 +21,7 @@ class ErrorResponseSchema(Schema):
     details = fields.Dict(required=True)
 
 
-class PaginationSchema(Schema):
+class PaginationSchema(ResponseSchema):
     """Offset pagination of a Page."""
 
     limit = fields.Integer(required=True, validate=validate.Range(min=1))

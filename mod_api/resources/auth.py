@@ -23,6 +23,7 @@ from mod_api.http import client_ip
 from mod_api.legacy import User
 from mod_api.models import ApiToken
 from mod_api.operations import operation
+from mod_api.schemas import ResponseSchema
 from mod_api.timeutil import isoformat_z, utcnow
 from mod_api.validation import FullMatch, StrictSchema, UniqueItems
 
@@ -52,7 +53,7 @@ class TokenCreateRequestSchema(StrictSchema):
                          metadata={'default': list(DEFAULT_SCOPES), 'uniqueItems': True})
 
 
-class AuthTokenSchema(StrictSchema):
+class AuthTokenSchema(ResponseSchema):
     """The contract's AuthToken: the token value is shown here once and never again."""
 
     token = fields.String(required=True, validate=validate.Length(max=512))

@@ -3,12 +3,13 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, Callable, Optional
 
 from flask import Blueprint, Flask, current_app, jsonify
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 from sqlalchemy import text
 
 from mod_api.db import db
 from mod_api.operations import operation
 from mod_api.ratelimit import storage_is_healthy
+from mod_api.schemas import ResponseSchema
 from mod_api.timeutil import isoformat_z, utcnow
 
 blueprint = Blueprint('system', __name__, url_prefix='/system')
@@ -17,7 +18,7 @@ HEALTH_BUDGET_SECONDS = 0.8
 STATUSES = ('ok', 'degraded', 'down')
 
 
-class DependencySchema(Schema):
+class DependencySchema(ResponseSchema):
     """One dependency's health."""
 
     name = fields.String(required=True, validate=validate.Length(max=100))
@@ -25,7 +26,7 @@ class DependencySchema(Schema):
     message = fields.String(allow_none=True, validate=validate.Length(max=500))
 
 
-class SystemHealthSchema(Schema):
+class SystemHealthSchema(ResponseSchema):
     """The contract's SystemHealth."""
 
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
