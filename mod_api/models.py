@@ -1,7 +1,7 @@
-"""mod_api's own tables: API tokens and the audit log (on mod_api's metadata, never on legacy tables)."""
+"""mod_api's own tables (on mod_api's metadata, never columns on legacy tables): tokens, audit log, runs."""
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects import mysql
 
 from mod_api.db import db
@@ -62,3 +62,54 @@ class AuditLogEntry(db.Model):  # type: ignore[name-defined,misc]
     target_type = Column(String(32), nullable=True)
     target_id = Column(String(64), nullable=True)
     details = Column(Text, nullable=True)
+
+
+class RunRecord(db.Model):  # type: ignore[name-defined,misc]
+    """What the API knows of a platform run (``test`` row) that the legacy schema does not store.
+
+    For runs the API creates: when, by whom, for which environment, and the run it retries. For any other run
+    with no progress row and no VM row yet, only ``created_at``: the moment the API first saw it, recorded once so
+    that the run's creation time never changes between requests.
+    """
+
+    __tablename__ = 'api_run'
+    __table_args__ = {'mysql_engine': 'InnoDB'}
+
+    run_id = Column(Integer, primary_key=True, autoincrement=False)
+    created_at = Column(DateTime, nullable=False)
+    created_by_api = Column(Boolean, nullable=False, default=False)
+    user_id = Column(Integer, nullable=True)
+    triggered_by = Column(String(255), nullable=True)
+    token_id = Column(Integer, nullable=True)
+    environment_id = Column(String(50), nullable=True)
+    retry_of = Column(Integer, nullable=True, index=True)
+
+
+class RunCancellation(db.Model):  # type: ignore[name-defined,misc]
+    """A cancellation made through the API: the ``canceled`` progress row it appended, who asked and why."""
+
+    __tablename__ = 'api_run_cancellation'
+    __table_args__ = {'mysql_engine': 'InnoDB'}
+
+    id = Column(Integer, primary_key=True)
+    run_id = Column(Integer, nullable=False, index=True)
+    progress_id = Column(Integer, nullable=False, unique=True)
+    created_at = Column(DateTime, nullable=False)
+    user_id = Column(Integer, nullable=False)
+    requested_by = Column(String(255), nullable=True)
+    reason = Column(String(255), nullable=True)
+
+
+class IdempotencyRecord(db.Model):  # type: ignore[name-defined,misc]
+    """The first response to a write sent with an ``Idempotency-Key``, replayed for 24 h to the same token."""
+
+    __tablename__ = 'api_idempotency'
+    __table_args__ = (UniqueConstraint('token_id', 'operation', 'key'), {'mysql_engine': 'InnoDB'})
+
+    id = Column(Integer, primary_key=True)
+    token_id = Column(Integer, nullable=False)
+    operation = Column(String(64), nullable=False)
+    key = Column(String(255), nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    status_code = Column(Integer, nullable=False)
+    body = Column(Text, nullable=False)

@@ -1,0 +1,156 @@
+"""A page of runs as the contract's Run objects: the platform's rows, their verdicts and what the API recorded.
+
+Times the legacy schema does not store are derived (see ``docs/verdicts.md`` § Run times):
+
+* ``created_at`` (= ``queued_at``): the API's record of the run (when it created the run, or when it first saw a
+  run that had no progress row and no VM yet: recorded once, so it never changes between requests); else the
+  earliest progress row; else the VM row.
+* ``started_at``: the earliest progress row, else the VM row (the platform writes no row when it starts a VM).
+* ``completed_at``: the last progress row when it is ``completed`` or ``canceled``; ``duration_ms`` is
+  ``completed_at - started_at``.
+
+Everything for a page is loaded in a constant number of queries (no per-row lazy loads).
+"""
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import current_app, request
+from sqlalchemy import exists, insert, literal, select
+
+from mod_api.db import db
+from mod_api.legacy import Fork, GcpInstance, Test, TestFork, TestProgress, User
+from mod_api.models import RunCancellation, RunRecord
+from mod_api.run_data import load_run_facts
+from mod_api.timeutil import as_utc, isoformat_z, utcnow
+from mod_api.verdicts import RunFacts, RunVerdict, judge
+
+RUN_LINKS = ('summary', 'progress', 'samples', 'config', 'errors', 'error-summary', 'infrastructure-errors',
+             'logs', 'artifacts')
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run with everything its Run document needs."""
+
+    test: Test
+    repository: str
+    facts: RunFacts
+    verdict: RunVerdict
+    record: RunRecord | None
+    vm_started_at: datetime | None
+    triggered_by: str | None
+
+    @property
+    def created_at(self) -> datetime:
+        """When the run was created, by the rule of this module's docstring."""
+        if self.record is not None:
+            return as_utc(self.record.created_at)
+        return self.started_at or as_utc(utcnow())
+
+    @property
+    def started_at(self) -> datetime | None:
+        """The earliest progress row, else the VM row, else None (still queued)."""
+        if self.facts.progress:
+            return as_utc(min(row.timestamp for row in self.facts.progress))
+        return self.vm_started_at
+
+    @property
+    def completed_at(self) -> datetime | None:
+        """The last progress row's time when the run is finished."""
+        if self.facts.progress and self.verdict.run_errors != 'unknown':
+            return as_utc(self.facts.progress[-1].timestamp)
+        return None
+
+
+def vm_time_as_utc(moment: datetime) -> datetime:
+    """``gcp_instance`` times are naive local time of the platform host (trap 8): convert them to UTC."""
+    return moment.astimezone(timezone.utc) if moment.tzinfo is None else as_utc(moment)
+
+
+def record_first_seen(run_ids: Iterable[int] | None = None) -> None:
+    """Record "first seen now" for runs with no API record, no progress row and no VM row (all runs if None).
+
+    One INSERT ... SELECT; a concurrent request recording the same run is ignored, never an error.
+    """
+    candidates = select(Test.id, literal(utcnow()), literal(False)).where(
+        ~exists().where(RunRecord.run_id == Test.id),
+        ~exists().where(TestProgress.test_id == Test.id),
+        ~exists().where(GcpInstance.test_id == Test.id))
+    if run_ids is not None:
+        candidates = candidates.where(Test.id.in_(list(run_ids)))
+    statement = insert(RunRecord).from_select(['run_id', 'created_at', 'created_by_api'], candidates)
+    dialect = db.session.get_bind().dialect.name
+    statement = statement.prefix_with('OR IGNORE' if dialect == 'sqlite' else 'IGNORE')
+    db.session.execute(statement)
+    db.session.commit()
+
+
+def load_runs(run_ids: Sequence[int]) -> dict[int, RunView]:
+    """RunViews of the existing runs among ``run_ids``, keyed by id (a constant number of queries)."""
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
+    record_first_seen(ids)
+    session = db.session
+    rows = session.execute(select(Test, Fork.github).outerjoin(Fork, Fork.id == Test.fork_id)
+                           .where(Test.id.in_(ids))).all()
+    records = {record.run_id: record for record in session.scalars(select(RunRecord)
+                                                                    .where(RunRecord.run_id.in_(ids)))}
+    cancel_rows = set(session.scalars(select(RunCancellation.progress_id).where(RunCancellation.run_id.in_(ids))))
+    facts = load_run_facts(ids, cancel_rows)
+    vm_times = dict(session.execute(select(GcpInstance.test_id, GcpInstance.timestamp)
+                                    .where(GcpInstance.test_id.in_(ids))).tuples().all())
+    starters = dict(session.execute(select(TestFork.test_id, User.email).join(User, User.id == TestFork.user_id)
+                                    .where(TestFork.test_id.in_(ids))).tuples().all())
+    views = {}
+    for test, github in rows:
+        record = records.get(test.id)
+        views[test.id] = RunView(
+            test=test, repository=repository_name(github), facts=facts[test.id], verdict=judge(facts[test.id]),
+            record=record, vm_started_at=vm_time_as_utc(vm_times[test.id]) if test.id in vm_times else None,
+            triggered_by=(record.triggered_by if record is not None and record.triggered_by
+                          else starters.get(test.id)))
+    return views
+
+
+def repository_name(github: str | None) -> str:
+    """``owner/repo`` of a fork's clone URL (the platform's ``Fork.github_name``); '' for a run without fork."""
+    if not github:
+        return ''
+    name = github.strip()
+    if name.endswith('.git'):
+        name = name[:-len('.git')]
+    return name.replace('https://github.com/', '').replace('http://github.com/', '').strip('/')
+
+
+def run_links(run_id: int) -> dict[str, str]:
+    """Absolute URLs of the run and its sub-resources, so clients never build URLs."""
+    base = f"{request.host_url.rstrip('/')}{current_app.extensions['mod_api'].prefix}/runs/{run_id}"
+    return {'self': base, **{name.replace('-', '_'): f'{base}/{name}' for name in RUN_LINKS}}
+
+
+def run_document(view: RunView) -> dict[str, Any]:
+    """The contract's Run object for one run."""
+    test = view.test
+    started, completed = view.started_at, view.completed_at
+    duration = int((completed - started).total_seconds() * 1000) if started and completed else None
+    return {
+        'run_id': test.id,
+        'status': str(view.verdict.status),
+        'repository': view.repository,
+        'branch': test.branch,
+        'commit_sha': test.commit,
+        'commit_short': test.commit[:7],
+        'pull_request': test.pr_nr or None,
+        'platform': test.platform.value,
+        'run_errors': view.verdict.run_errors,
+        'triggered_by': view.triggered_by,
+        'created_at': isoformat_z(view.created_at),
+        'queued_at': isoformat_z(view.created_at),
+        'started_at': isoformat_z(started),
+        'completed_at': isoformat_z(completed),
+        'duration_ms': max(duration, 0) if duration is not None else None,
+        'links': run_links(test.id),
+    }
