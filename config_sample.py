@@ -24,6 +24,9 @@ GCS_SIGNED_URL_EXPIRY_LIMIT = 720
 # Owner and name of the main CCExtractor repository on GitHub (main-repository detection).
 GITHUB_OWNER = 'CCExtractor'
 GITHUB_REPOSITORY = 'ccextractor'
+# Image families of the CI VMs, shown as each environment's runner_label.
+LINUX_INSTANCE_FAMILY_NAME = 'ubuntu-minimal-2404-lts-amd64'
+WINDOWS_INSTANCE_FAMILY_NAME = 'windows-2019'
 
 # --- The API's own keys ---
 # Secret (16+ characters) signing cursors and download URLs; falls back to SECRET_KEY when empty.

@@ -109,6 +109,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('GCS_SIGNED_URL_EXPIRY_LIMIT', _integer(1, 10080), 720, 'platform signed-URL lifetime (minutes)'),
     Setting('GITHUB_OWNER', _non_empty_text, 'CCExtractor', 'owner of the main repository'),
     Setting('GITHUB_REPOSITORY', _non_empty_text, 'ccextractor', 'name of the main repository'),
+    Setting('LINUX_INSTANCE_FAMILY_NAME', _non_empty_text, 'ubuntu-minimal-2404-lts-amd64',
+            'image family of Linux CI VMs (runner_label of the linux environment)'),
+    Setting('WINDOWS_INSTANCE_FAMILY_NAME', _non_empty_text, 'windows-2019',
+            'image family of Windows CI VMs (runner_label of the windows environment)'),
     # The API's own keys.
     Setting('API_SECRET_KEY', _secret, REQUIRED, 'signs cursors and download URLs (falls back to SECRET_KEY)',
             True),
