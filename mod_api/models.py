@@ -1,8 +1,10 @@
 """mod_api's own tables (on mod_api's metadata, never columns on legacy tables): tokens, audit log, runs."""
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Mapped, mapped_column
 
 from mod_api.db import db
 
@@ -25,18 +27,18 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = 'api_token'
     __table_args__ = (UniqueConstraint('user_id', 'live_name'), {'mysql_engine': 'InnoDB'})
 
-    id = Column(Integer, primary_key=True)
-    key_id = Column(String(32), nullable=False, unique=True)
-    secret_hash = Column(String(64), nullable=False)
-    user_id = Column(Integer, nullable=False)
-    name = Column(TOKEN_NAME, nullable=False)
-    live_name = Column(TOKEN_NAME, nullable=True, default=_same_as_name)
-    scopes = Column(String(255), nullable=False)
-    created_at = Column(DateTime, nullable=False)
-    expires_at = Column(DateTime, nullable=False)
-    last_used_at = Column(DateTime, nullable=True)
-    revoked_at = Column(DateTime, nullable=True)
-    created_ip = Column(String(45), nullable=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    user_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(TOKEN_NAME, nullable=False)
+    live_name: Mapped[str | None] = mapped_column(TOKEN_NAME, nullable=True, default=_same_as_name)
+    scopes: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    created_ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
 
     @property
     def scope_list(self) -> list[str]:
@@ -50,18 +52,18 @@ class AuditLogEntry(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = 'api_audit_log'
     __table_args__ = (Index('ix_api_audit_log_target', 'target_type', 'target_id'), {'mysql_engine': 'InnoDB'})
 
-    id = Column(Integer, primary_key=True)
-    created_at = Column(DateTime, nullable=False)
-    action = Column(String(64), nullable=False)
-    outcome = Column(String(32), nullable=False)
-    user_id = Column(Integer, nullable=True)
-    token_id = Column(Integer, nullable=True)
-    token_name = Column(String(50), nullable=True)
-    ip = Column(String(45), nullable=True)
-    request_id = Column(String(64), nullable=True)
-    target_type = Column(String(32), nullable=True)
-    target_id = Column(String(64), nullable=True)
-    details = Column(Text, nullable=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    token_name: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    target_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    target_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class RunRecord(db.Model):  # type: ignore[name-defined,misc]
@@ -75,14 +77,14 @@ class RunRecord(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = 'api_run'
     __table_args__ = {'mysql_engine': 'InnoDB'}
 
-    run_id = Column(Integer, primary_key=True, autoincrement=False)
-    created_at = Column(DateTime, nullable=False)
-    created_by_api = Column(Boolean, nullable=False, default=False)
-    user_id = Column(Integer, nullable=True)
-    triggered_by = Column(String(255), nullable=True)
-    token_id = Column(Integer, nullable=True)
-    environment_id = Column(String(50), nullable=True)
-    retry_of = Column(Integer, nullable=True, index=True)
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    created_by_api: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    triggered_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    environment_id: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    retry_of: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class RunCancellation(db.Model):  # type: ignore[name-defined,misc]
@@ -91,13 +93,13 @@ class RunCancellation(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = 'api_run_cancellation'
     __table_args__ = {'mysql_engine': 'InnoDB'}
 
-    id = Column(Integer, primary_key=True)
-    run_id = Column(Integer, nullable=False, index=True)
-    progress_id = Column(Integer, nullable=False, unique=True)
-    created_at = Column(DateTime, nullable=False)
-    user_id = Column(Integer, nullable=False)
-    requested_by = Column(String(255), nullable=True)
-    reason = Column(String(255), nullable=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)
+    progress_id: Mapped[int] = mapped_column(Integer, nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    user_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    requested_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class IdempotencyRecord(db.Model):  # type: ignore[name-defined,misc]
@@ -106,10 +108,10 @@ class IdempotencyRecord(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = 'api_idempotency'
     __table_args__ = (UniqueConstraint('token_id', 'operation', 'key'), {'mysql_engine': 'InnoDB'})
 
-    id = Column(Integer, primary_key=True)
-    token_id = Column(Integer, nullable=False)
-    operation = Column(String(64), nullable=False)
-    key = Column(String(255), nullable=False)
-    created_at = Column(DateTime, nullable=False)
-    status_code = Column(Integer, nullable=False)
-    body = Column(Text, nullable=False)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    operation: Mapped[str] = mapped_column(String(64), nullable=False)
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
