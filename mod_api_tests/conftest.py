@@ -21,6 +21,7 @@ from mod_api.legacy import Base
 BACKENDS = [name.strip() for name in os.environ.get('API_TEST_BACKENDS', 'sqlite,mysql').split(',') if name.strip()]
 MYSQL_SERVER_URI = os.environ.get('API_TEST_MYSQL_URI', 'mysql+mysqldb://root:@127.0.0.1:3306/test')
 SECRET = 'test-secret-key-0123456789abcdef'
+pytest_plugins = ['mod_api_tests.gcs_emulator']
 
 
 def _all_tables() -> list[sqlalchemy.Table]:
