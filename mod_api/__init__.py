@@ -20,12 +20,28 @@ from mod_api.db import create_api_tables, init_db
 from mod_api.errors import install_error_handlers
 from mod_api.http import install_request_hooks, is_api_request
 from mod_api.ratelimit import create_limiter
-from mod_api.resources import auth, branches, environments, run_actions, run_samples, runs, system
+from mod_api.resources import (
+    approvals,
+    artifacts,
+    auth,
+    branches,
+    environments,
+    logs,
+    regression_tests,
+    results,
+    run_actions,
+    run_errors,
+    run_samples,
+    runs,
+    samples,
+    system,
+)
 from mod_api.settings import apply_settings
 from mod_api.storage import Storage, init_storage
 
 API_PREFIX = '/api/v1'
-RESOURCES = (auth, runs, run_samples, run_actions, branches, environments, system, openapi)
+RESOURCES = (auth, runs, run_samples, run_actions, samples, regression_tests, results, approvals, run_errors, logs,
+             artifacts, branches, environments, system, openapi)
 
 mod_api = Blueprint('mod_api', __name__)
 for _resource in RESOURCES:
