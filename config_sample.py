@@ -55,3 +55,5 @@ API_GCS_ENDPOINT = ''
 API_GCS_TIMEOUT_SECONDS = 2
 # Lifetime in minutes of the download URLs the API hands out.
 API_SIGNED_URL_MINUTES = 5
+# A branch (GET /branches) is active while one of its runs was created within this many days (1-3650).
+API_BRANCH_ACTIVE_DAYS = 30

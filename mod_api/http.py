@@ -17,8 +17,9 @@ from mod_api.errors import ApiError
 REQUEST_ID_PATTERN = re.compile(r'[A-Za-z0-9._:-]{1,64}')
 PEER_ADDRESS_KEY = 'mod_api.peer_address'
 NO_STORE_ENVIRON_KEY = 'mod_api.no_store'
-CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, X-Request-Id'
-CORS_EXPOSED_HEADERS = 'X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After'
+CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, X-Request-Id, If-None-Match, Idempotency-Key'
+CORS_EXPOSED_HEADERS = ('X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, '
+                         'ETag, Location')
 
 
 def is_api_request() -> bool:

@@ -21,13 +21,24 @@ In detail (flask-limiter's behaviour, pinned by ``test_ratelimit_redis.py``):
 
 The limiter's ``before_request`` runs right after :func:`mod_api.http.begin_api_request`, ahead of the host
 app's own hooks, so a request is charged (and gets the headers) even when a later hook fails.
+
+Conditional reads (GET/HEAD/OPTIONS with ``If-None-Match``) are the exception: a 304 is not charged, and whether
+the answer is 304 is only known after the handler ran. So the budget is declared as two application limits with
+the same limit string, key function and (shared) scope ``global`` — flask-limiter 4.1.1 builds the storage key
+from exactly those (``RuntimeLimit.scope_for`` ignores the endpoint for shared limits; ``key_for(prefix, key,
+scope)``), so both charge one bucket:
+
+* the plain limit, exempt for conditional reads: tested and charged up front, atomically (``hit``);
+* the conditional limit, exempt for every other request: tested up front (an exhausted budget still answers 429)
+  and charged after the response unless it is a 304 (``deduct_when``), before the rate-limit headers are written.
 """
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, current_app, request
-from flask_limiter import HeaderNames, Limiter, RateLimitExceeded
+from flask_limiter import ApplicationLimit, HeaderNames, Limiter, RateLimitExceeded
 from sqlalchemy.exc import SQLAlchemyError
 
 from mod_api.access import current_principal
@@ -36,6 +47,7 @@ from mod_api.http import begin_api_request, client_ip, is_api_request
 
 BUDGET_ENVIRON_KEY = 'mod_api.budget'
 READ_METHODS = frozenset({'GET', 'HEAD', 'OPTIONS'})
+CONDITIONAL_HEADER = 'If-None-Match'
 REDIS_TIMEOUT_SECONDS = 0.5
 # flask-limiter computes a Retry-After for every response (the end of the window, even on a 503); it is written
 # under this name and dropped. The 429 sets the real header itself.
@@ -73,6 +85,26 @@ def _choose_budget() -> Budget:
     return Budget('write', f'token:{principal.token_id}:write', config['API_WRITE_LIMIT'])
 
 
+def _charged_after_response() -> bool:
+    """A conditional read: charged once its response is known, and not at all when that is a 304."""
+    return request.method in READ_METHODS and CONDITIONAL_HEADER in request.headers
+
+
+def _not_modified(response: Response) -> bool:
+    """``deduct_when`` of the conditional limit: charge everything but a 304."""
+    return response.status_code != 304
+
+
+def _budget_limits() -> list[str | Callable[[], str] | ApplicationLimit]:
+    """The budget as two limits sharing one bucket: plain requests charged up front, conditional reads after."""
+    def limit() -> str:
+        return current_budget().limit
+
+    return [ApplicationLimit(limit_provider=limit, exempt_when=_charged_after_response),
+            ApplicationLimit(limit_provider=limit, exempt_when=lambda: not _charged_after_response(),
+                             deduct_when=_not_modified)]
+
+
 def _request_identifier() -> str:
     """API requests, routed or not (404/405), are limited; anything else is exempt (an empty identity)."""
     if not is_api_request():
@@ -88,7 +120,7 @@ def create_limiter(app: Flask) -> Limiter:
         options = {'socket_connect_timeout': REDIS_TIMEOUT_SECONDS, 'socket_timeout': REDIS_TIMEOUT_SECONDS}
     limiter = Limiter(
         key_func=lambda: current_budget().key,
-        application_limits=[lambda: current_budget().limit],
+        application_limits=_budget_limits(),
         request_identifier=_request_identifier,
         storage_uri=uri,
         storage_options=options,

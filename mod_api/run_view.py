@@ -9,15 +9,20 @@ Times the legacy schema does not store are derived (see ``docs/verdicts.md`` § 
 * ``completed_at``: the last progress row when it is ``completed`` or ``canceled``; ``duration_ms`` is
   ``completed_at - started_at``.
 
+Progress times are naive UTC. ``gcp_instance`` times are naive local time of the platform host (trap 8); they are
+converted with the host's current UTC offset (the offset in force when the row was written is not stored, and VM
+rows live minutes to hours), the same fixed offset :mod:`mod_api.run_query` applies in SQL, so the list's
+filters and sorts agree with these documents.
+
 Everything for a page is loaded in a constant number of queries (no per-row lazy loads).
 """
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app, request
-from sqlalchemy import exists, insert, literal, select
+from sqlalchemy import exists, func, insert, literal, select
 
 from mod_api.db import db
 from mod_api.legacy import Fork, GcpInstance, Test, TestFork, TestProgress, User
@@ -26,6 +31,7 @@ from mod_api.run_data import load_run_facts
 from mod_api.timeutil import as_utc, isoformat_z, utcnow
 from mod_api.verdicts import RunFacts, RunVerdict, judge
 
+TEXT_MAX_LENGTH = 100  # the contract's maxLength of Run.repository and Run.triggered_by
 RUN_LINKS = ('summary', 'progress', 'samples', 'config', 'errors', 'error-summary', 'infrastructure-errors',
              'logs', 'artifacts')
 
@@ -63,10 +69,25 @@ class RunView:
             return as_utc(self.facts.progress[-1].timestamp)
         return None
 
+    @property
+    def duration_ms(self) -> int | None:
+        """Milliseconds from start to completion (never negative), None until both are known."""
+        started, completed = self.started_at, self.completed_at
+        if started is None or completed is None:
+            return None
+        return max(int((completed - started).total_seconds() * 1000), 0)
+
+
+def local_utc_offset() -> timedelta:
+    """The platform host's current UTC offset (what converts its naive local times to UTC)."""
+    return datetime.now().astimezone().utcoffset() or timedelta(0)
+
 
 def vm_time_as_utc(moment: datetime) -> datetime:
-    """``gcp_instance`` times are naive local time of the platform host (trap 8): convert them to UTC."""
-    return moment.astimezone(timezone.utc) if moment.tzinfo is None else as_utc(moment)
+    """A ``gcp_instance`` time (naive local time of the platform host, trap 8) in UTC, by :func:`local_utc_offset`."""
+    if moment.tzinfo is None:
+        return (moment - local_utc_offset()).replace(tzinfo=timezone.utc)
+    return as_utc(moment)
 
 
 def record_first_seen(run_ids: Iterable[int] | None = None) -> None:
@@ -98,12 +119,13 @@ def load_runs(run_ids: Sequence[int]) -> dict[int, RunView]:
                            .where(Test.id.in_(ids))).all()
     records = {record.run_id: record for record in session.scalars(select(RunRecord)
                                                                     .where(RunRecord.run_id.in_(ids)))}
-    cancel_rows = set(session.scalars(select(RunCancellation.progress_id).where(RunCancellation.run_id.in_(ids))))
-    facts = load_run_facts(ids, cancel_rows)
-    vm_times = dict(session.execute(select(GcpInstance.test_id, GcpInstance.timestamp)
-                                    .where(GcpInstance.test_id.in_(ids))).tuples().all())
-    starters = dict(session.execute(select(TestFork.test_id, User.email).join(User, User.id == TestFork.user_id)
-                                    .where(TestFork.test_id.in_(ids))).tuples().all())
+    facts = load_run_facts(ids, api_cancel_rows(ids))
+    vm_times = dict(session.execute(select(GcpInstance.test_id, func.min(GcpInstance.timestamp))
+                                    .where(GcpInstance.test_id.in_(ids)).group_by(GcpInstance.test_id)).tuples().all())
+    starters: dict[int, str] = {}
+    for run_id, email in session.execute(select(TestFork.test_id, User.email).join(User, User.id == TestFork.user_id)
+                                         .where(TestFork.test_id.in_(ids)).order_by(TestFork.id.desc())):
+        starters[run_id] = email  # the first test_fork row of a run wins
     views = {}
     for test, github in rows:
         record = records.get(test.id)
@@ -113,6 +135,15 @@ def load_runs(run_ids: Sequence[int]) -> dict[int, RunView]:
             triggered_by=(record.triggered_by if record is not None and record.triggered_by
                           else starters.get(test.id)))
     return views
+
+
+def api_cancel_rows(run_ids: Sequence[int]) -> set[int]:
+    """Ids of the ``canceled`` progress rows the API wrote for these runs (its cancel record names row and run)."""
+    return set(db.session.scalars(
+        select(RunCancellation.progress_id)
+        .join(TestProgress, (TestProgress.id == RunCancellation.progress_id)
+              & (TestProgress.test_id == RunCancellation.run_id))
+        .where(RunCancellation.run_id.in_(list(run_ids)))))
 
 
 def repository_name(github: str | None) -> str:
@@ -134,23 +165,26 @@ def run_links(run_id: int) -> dict[str, str]:
 def run_document(view: RunView) -> dict[str, Any]:
     """The contract's Run object for one run."""
     test = view.test
-    started, completed = view.started_at, view.completed_at
-    duration = int((completed - started).total_seconds() * 1000) if started and completed else None
     return {
         'run_id': test.id,
         'status': str(view.verdict.status),
-        'repository': view.repository,
+        'repository': view.repository[:TEXT_MAX_LENGTH],
         'branch': test.branch,
         'commit_sha': test.commit,
         'commit_short': test.commit[:7],
         'pull_request': test.pr_nr or None,
         'platform': test.platform.value,
         'run_errors': view.verdict.run_errors,
-        'triggered_by': view.triggered_by,
+        'triggered_by': triggered_by(view),
         'created_at': isoformat_z(view.created_at),
         'queued_at': isoformat_z(view.created_at),
-        'started_at': isoformat_z(started),
-        'completed_at': isoformat_z(completed),
-        'duration_ms': max(duration, 0) if duration is not None else None,
+        'started_at': isoformat_z(view.started_at),
+        'completed_at': isoformat_z(view.completed_at),
+        'duration_ms': view.duration_ms,
         'links': run_links(test.id),
     }
+
+
+def triggered_by(view: RunView) -> str | None:
+    """Who started the run, cut to the contract's 100 characters."""
+    return view.triggered_by[:TEXT_MAX_LENGTH] if view.triggered_by else None

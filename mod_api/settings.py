@@ -130,6 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('API_GCS_ENDPOINT', _text, '', 'GCS API endpoint override (emulator); empty = Google'),
     Setting('API_GCS_TIMEOUT_SECONDS', _integer(1, 60), 2, 'timeout of one GCS call'),
     Setting('API_SIGNED_URL_MINUTES', _integer(1, 60), 5, 'lifetime of download URLs the API hands out'),
+    Setting('API_BRANCH_ACTIVE_DAYS', _integer(1, 3650), 30,
+            'a branch is active while it has a run created in this many last days'),
 )
 
 

@@ -15,7 +15,9 @@ from typing import cast
 from mod_api.legacy import EnumSymbol, TestStatus
 from mod_api.timeutil import isoformat_z
 
-# Messages of the platform's progress rows that mean "someone stopped the run" (exact, case-sensitive, after strip).
+# Messages of the platform's progress rows that mean "someone stopped the run" (exact, case-sensitive, once the
+# surrounding MESSAGE_WHITESPACE is stripped: the characters SQL can strip alike on every backend, see run_query).
+MESSAGE_WHITESPACE = ' \t\r\n'
 CANCELLATION_MESSAGES = frozenset({
     'Canceled by admin', 'Canceled by user', 'PR closed', 'PR is closed', 'Tests canceled', 'Not ran - no code changes',
 })
@@ -221,10 +223,12 @@ def in_scope(customized: Iterable[int], categorised: Collection[int]) -> tuple[i
 def stop_kind(row: ProgressRow) -> RunStatus:
     """For a ``canceled`` row: CANCELED when someone stopped the run, ERROR when the platform aborted it.
 
-    Someone stopped it when the API wrote the row or its message is one of the platform's cancellation messages;
-    any other message (time limit, build or artifact failure, "Duplicate Entries", GCP errors, ...) is an error.
+    Someone stopped it when the API wrote the row or its message, without surrounding spaces, tabs, CR and LF, is
+    one of the platform's cancellation messages; any other message (time limit, build or artifact failure,
+    "Duplicate Entries", GCP errors, ...) is an error.
     """
-    return RunStatus.CANCELED if row.by_api or row.message.strip() in CANCELLATION_MESSAGES else RunStatus.ERROR
+    message = row.message.strip(MESSAGE_WHITESPACE)
+    return RunStatus.CANCELED if row.by_api or message in CANCELLATION_MESSAGES else RunStatus.ERROR
 
 
 def run_errors(run: RunFacts) -> str:

@@ -1,0 +1,274 @@
+"""SQL for ``GET /runs``: each run's derived status, creation and start times, the filters, the sorts, a page.
+
+Everything here is computed by the database, so a page and its exact ``total`` cost two SELECTs whatever the
+number of runs (after :func:`mod_api.run_view.record_first_seen`, which gives every run a stable creation time).
+
+* ``created_at`` / ``started_at`` follow :class:`mod_api.run_view.RunView`: the API's record, else the earliest
+  progress row, else the VM row (converted from the platform host's local time with
+  :func:`mod_api.run_view.local_utc_offset`), else now (a run created after ``record_first_seen`` ran).
+* ``status`` is :func:`mod_api.verdicts.judge` written in SQL (``mod_api/docs/verdicts.md``; the agreement is
+  tested over generated platform databases in ``test_run_query.py``):
+
+  - no progress row: ``running`` with a VM row, else ``queued``;
+  - last row (highest id) ``canceled``: ``canceled`` when the API wrote it (an ``api_run_cancellation`` record
+    names that row and run) or its message without surrounding spaces/tabs/CR/LF is one of
+    ``verdicts.CANCELLATION_MESSAGES`` (byte for byte), else ``error``;
+  - last row not ``completed``: ``running``;
+  - completed: ``fail`` when a regression test in scope failed — its result's exit code differs NULL-safely
+    from the result's ``expected_rc``, or one of its result files has a ``got`` equal to no variant of that
+    file's (existing) output, or it has no result file while one of its outputs has ``ignore`` exactly false
+    (missing output; NULL counts as ignored); else ``incomplete`` when a test in scope has no result; else
+    ``pass``. In scope: categorised (an existing category links it) and, when the run has ``customized_test``
+    rows, named by one of them; EXISTS makes duplicates count once.
+"""
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import DateTime
+
+from mod_api.db import db
+from mod_api.legacy import (
+    Category,
+    CustomizedTest,
+    Fork,
+    RegressionTest,
+    RegressionTestOutput,
+    RegressionTestOutputFiles,
+    Test,
+    TestPlatform,
+    TestProgress,
+    TestResult,
+    TestResultFile,
+    TestStatus,
+    regressionTestLinkTable,
+)
+from mod_api.models import RunCancellation, RunRecord
+from mod_api.queue import progress_bounds, vm_started
+from mod_api.resources.branches import Exact, repository_expression
+from mod_api.run_view import local_utc_offset, record_first_seen
+from mod_api.timeutil import utcnow
+from mod_api.verdicts import CANCELLATION_MESSAGES, MESSAGE_WHITESPACE, RunStatus
+
+SORTS = ('created_at', '-created_at', 'started_at', '-started_at', 'run_id', '-run_id')
+DEFAULT_SORT = '-created_at'
+
+
+# --- SQL that reads the same on SQLite and MariaDB -----------------------------------------------------------------
+
+class StripMessageWhitespace(FunctionElement[str]):
+    """The text without surrounding ``verdicts.MESSAGE_WHITESPACE`` (Python's ``str.strip`` of those characters)."""
+
+    name = 'strip_message_whitespace'
+    inherit_cache = True
+
+
+@compiles(StripMessageWhitespace, 'sqlite')
+def _strip_sqlite(element: StripMessageWhitespace, compiler: Any, **kw: Any) -> str:
+    characters = compiler.process(literal(MESSAGE_WHITESPACE), **kw)
+    return f'trim({compiler.process(element.clauses, **kw)}, {characters})'
+
+
+@compiles(StripMessageWhitespace)
+def _strip_mysql(element: StripMessageWhitespace, compiler: Any, **kw: Any) -> str:
+    pattern = compiler.process(literal(f'^[{MESSAGE_WHITESPACE}]+|[{MESSAGE_WHITESPACE}]+$'), **kw)
+    return f"REGEXP_REPLACE({compiler.process(element.clauses, **kw)}, {pattern}, '')"
+
+
+class ShiftSeconds(FunctionElement[datetime]):
+    """``ShiftSeconds(moment, seconds)``: a DATETIME moved by a whole number of seconds (fraction kept)."""
+
+    type = DateTime()
+    name = 'shift_seconds'
+    inherit_cache = True
+
+
+@compiles(ShiftSeconds, 'sqlite')
+def _shift_sqlite(element: ShiftSeconds, compiler: Any, **kw: Any) -> str:
+    moment, seconds = (compiler.process(clause, **kw) for clause in element.clauses)
+    # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime drops the fraction, which is put back.
+    return (f"(strftime('%Y-%m-%d %H:%M:%S', {moment}, ({seconds}) || ' seconds') "
+            f'|| substr({moment}, 20))')
+
+
+@compiles(ShiftSeconds)
+def _shift_mysql(element: ShiftSeconds, compiler: Any, **kw: Any) -> str:
+    moment, seconds = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f'TIMESTAMPADD(SECOND, {seconds}, {moment})'
+
+
+class AsDateTime(FunctionElement[datetime]):
+    """A DATETIME value (MariaDB types ``COALESCE`` of columns and a bound time as text: cast it back)."""
+
+    type = DateTime()
+    name = 'as_datetime'
+    inherit_cache = True
+
+
+@compiles(AsDateTime, 'sqlite')
+def _as_datetime_sqlite(element: AsDateTime, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)})'  # SQLite's CAST AS DATETIME would make it a number
+
+
+@compiles(AsDateTime)
+def _as_datetime_mysql(element: AsDateTime, compiler: Any, **kw: Any) -> str:
+    return f'CAST({compiler.process(element.clauses, **kw)} AS DATETIME(6))'
+
+
+def local_to_utc(moment: Any) -> ColumnElement[datetime]:
+    """A naive local DATETIME of the platform host in UTC (``run_view.vm_time_as_utc`` in SQL)."""
+    seconds = int(local_utc_offset().total_seconds())
+    return moment if seconds == 0 else ShiftSeconds(moment, literal(-seconds))
+
+
+# --- status --------------------------------------------------------------------------------------------------------
+
+def _in_scope(run_id: Any, regression_id: Any) -> ColumnElement[bool]:
+    """The regression test ``regression_id`` is judged in run ``run_id`` (verdicts.in_scope).
+
+    Every subquery here names the tables it reads in ``correlate_except``: SQLAlchemy auto-correlates only to the
+    immediately enclosing SELECT, and these are nested several levels below the one reading ``test``.
+    """
+    link, tested = regressionTestLinkTable, aliased(RegressionTest)
+    categorised = exists(select(tested.id).join(link, link.c.regression_id == tested.id)
+                         .join(Category, Category.id == link.c.category_id).where(tested.id == regression_id)
+                         .correlate_except(tested, link, Category))
+    customized = exists().where(CustomizedTest.test_id == run_id).correlate_except(CustomizedTest)
+    chosen = (exists().where(CustomizedTest.test_id == run_id, CustomizedTest.regression_id == regression_id)
+              .correlate_except(CustomizedTest))
+    return and_(categorised, or_(~customized, chosen))
+
+
+def _some_sample_failed(run_id: Any) -> ColumnElement[bool]:
+    """In a finished run, some in-scope regression test is ``fail`` or ``missing_output``."""
+    output, variant = aliased(RegressionTestOutput), aliased(RegressionTestOutputFiles)
+    accepted = exists(select(variant.id).join(output, output.id == variant.regression_test_output_id)
+                      .where(variant.regression_test_output_id == TestResultFile.regression_test_output_id,
+                             Exact(variant.file_hashes) == TestResultFile.got)
+                      .correlate_except(variant, output))
+    exit_code_differs = (exists().where(TestResult.test_id == run_id,
+                                        TestResult.exit_code.is_distinct_from(TestResult.expected_rc),
+                                        _in_scope(run_id, TestResult.regression_test_id))
+                         .correlate_except(TestResult))
+    file_differs = (exists().where(TestResultFile.test_id == run_id, TestResultFile.got.isnot(None), ~accepted,
+                                   _in_scope(run_id, TestResultFile.regression_test_id))
+                    .correlate_except(TestResultFile))
+    tested, reported = aliased(RegressionTest), aliased(TestResultFile)
+    required = aliased(RegressionTestOutput)
+    output_missing = exists(select(tested.id).where(
+        _in_scope(run_id, tested.id),
+        ~exists().where(reported.test_id == run_id, reported.regression_test_id == tested.id)
+        .correlate_except(reported),
+        exists().where(required.regression_id == tested.id, required.ignore == false()).correlate_except(required))
+        .correlate_except(tested))
+    return or_(exit_code_differs, file_differs, output_missing)
+
+
+def _some_sample_without_result(run_id: Any) -> ColumnElement[bool]:
+    """Some in-scope regression test has no ``test_result`` row in the run."""
+    tested = aliased(RegressionTest)
+    return exists(select(tested.id).where(
+        _in_scope(run_id, tested.id),
+        ~exists().where(TestResult.test_id == run_id, TestResult.regression_test_id == tested.id)
+        .correlate_except(TestResult))
+        .correlate_except(tested))
+
+
+def status_expression(run_id: Any, last: Any, has_progress: ColumnElement[bool],
+                      has_vm: ColumnElement[bool]) -> ColumnElement[str]:
+    """The run status (a RunStatus value) of run ``run_id`` whose last progress row is the entity ``last``."""
+    canceled_by_someone = or_(
+        exists().where(RunCancellation.progress_id == last.id, RunCancellation.run_id == run_id)
+        .correlate_except(RunCancellation),
+        Exact(StripMessageWhitespace(last.message)).in_(sorted(CANCELLATION_MESSAGES)))
+    return case(
+        (~has_progress, case((has_vm, RunStatus.RUNNING.value), else_=RunStatus.QUEUED.value)),
+        (last.status == TestStatus.canceled,
+         case((canceled_by_someone, RunStatus.CANCELED.value), else_=RunStatus.ERROR.value)),
+        (last.status != TestStatus.completed, RunStatus.RUNNING.value),
+        (_some_sample_failed(run_id), RunStatus.FAIL.value),
+        (_some_sample_without_result(run_id), RunStatus.INCOMPLETE.value),
+        else_=RunStatus.PASS.value)
+
+
+# --- the run list --------------------------------------------------------------------------------------------------
+
+class RunColumns:
+    """The derived columns of every run, over ``test`` outer-joined to what they need (see :meth:`select`)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.progress, self.vms = progress_bounds(), vm_started()
+        self.last = aliased(TestProgress, name='last_progress')
+        vm_at = local_to_utc(self.vms.c.vm_at)
+        self.started_at: ColumnElement[datetime] = func.coalesce(self.progress.c.first_at, vm_at)
+        self.created_at: ColumnElement[datetime] = AsDateTime(func.coalesce(
+            RunRecord.created_at, self.progress.c.first_at, vm_at, literal(now, DateTime())))
+        self.status = status_expression(Test.id, self.last, self.progress.c.last_id.isnot(None),
+                                        self.vms.c.run_id.isnot(None))
+
+    def select(self, *columns: Any) -> Select:
+        """``SELECT columns FROM test`` with the joins the derived columns use."""
+        return (select(*columns).select_from(Test)
+                .outerjoin(self.progress, self.progress.c.run_id == Test.id)
+                .outerjoin(self.last, self.last.id == self.progress.c.last_id)
+                .outerjoin(self.vms, self.vms.c.run_id == Test.id)
+                .outerjoin(RunRecord, RunRecord.run_id == Test.id))
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """The list's filters (None: not filtered); times are naive UTC."""
+
+    status: str | None = None
+    branch: str | None = None
+    commit_sha: str | None = None
+    repository: str | None = None
+    platform: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def _conditions(runs: RunColumns, filters: RunFilters) -> list[ColumnElement[bool]]:
+    """WHERE conditions of the filters: branch byte for byte, commit and repository case-insensitively."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.status is not None:
+        conditions.append(runs.status == filters.status)
+    if filters.branch is not None:
+        conditions.append(Exact(Test.branch) == filters.branch)
+    if filters.commit_sha is not None:
+        conditions.append(func.lower(Test.commit) == filters.commit_sha.lower())
+    if filters.repository is not None:
+        forks = select(Fork.id).where(func.lower(repository_expression(Fork.github)) == filters.repository.lower())
+        conditions.append(Test.fork_id.in_(forks))
+    if filters.platform is not None:
+        conditions.append(Test.platform == TestPlatform.from_string(filters.platform))
+    if filters.created_after is not None:
+        conditions.append(runs.created_at > filters.created_after)
+    if filters.created_before is not None:
+        conditions.append(runs.created_at < filters.created_before)
+    return conditions
+
+
+def _order(runs: RunColumns, sort: str) -> list[ColumnElement[Any]]:
+    """ORDER BY of a contract sort: times with NULLs last, ties broken by run id in the same direction."""
+    descending = sort.startswith('-')
+    field = sort.lstrip('-')
+    run_id = Test.id.desc() if descending else Test.id.asc()
+    if field == 'run_id':
+        return [run_id]
+    moment = runs.created_at if field == 'created_at' else runs.started_at
+    return [case((moment.is_(None), 1), else_=0), moment.desc() if descending else moment.asc(), run_id]
+
+
+def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int) -> tuple[list[int], int]:
+    """Ids of one page of runs matching ``filters`` in ``sort`` order, and how many runs match in all."""
+    record_first_seen()
+    runs = RunColumns(utcnow())
+    matching = runs.select(Test.id).where(*_conditions(runs, filters))
+    total = db.session.scalar(select(func.count()).select_from(matching.subquery('matching')))
+    page = db.session.scalars(matching.order_by(*_order(runs, sort)).limit(limit).offset(offset))
+    return list(page), total or 0
