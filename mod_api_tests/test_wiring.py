@@ -1,5 +1,8 @@
 """The API is wired end to end: health works for real, and errors under the prefix are always JSON."""
 import pytest
+import sqlalchemy
+
+from mod_api.db import create_api_tables, db
 
 
 def test_health_reports_every_dependency(client):
@@ -41,3 +44,14 @@ def test_requests_outside_the_prefix_are_not_the_apis_business(client):
     response = client.get('/not-the-api')
     assert response.status_code == 404
     assert response.mimetype == 'text/html'
+
+
+def test_api_tables_command_adds_lookup_indexes_only_where_the_database_lacks_them(make_app, backend):
+    app = make_app()
+    create_api_tables(app)
+    create_api_tables(app)  # idempotent
+    with app.app_context():
+        inspector = sqlalchemy.inspect(db.engine)
+        names = [index['name'] for index in inspector.get_indexes('test_progress')]
+    # SQLite has no index on foreign key columns; InnoDB indexes every foreign key column itself.
+    assert ('ix_mod_api_test_progress_test_id' in names) == (backend == 'sqlite')
