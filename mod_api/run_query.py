@@ -127,7 +127,7 @@ def local_to_utc(moment: Any) -> ColumnElement[datetime]:
 
 # --- status --------------------------------------------------------------------------------------------------------
 
-def _in_scope(run_id: Any, regression_id: Any) -> ColumnElement[bool]:
+def in_scope_condition(run_id: Any, regression_id: Any) -> ColumnElement[bool]:
     """The regression test ``regression_id`` is judged in run ``run_id`` (verdicts.in_scope).
 
     Every subquery here names the tables it reads in ``correlate_except``: SQLAlchemy auto-correlates only to the
@@ -152,15 +152,15 @@ def _some_sample_failed(run_id: Any) -> ColumnElement[bool]:
                       .correlate_except(variant, output))
     exit_code_differs = (exists().where(TestResult.test_id == run_id,
                                         TestResult.exit_code.is_distinct_from(TestResult.expected_rc),
-                                        _in_scope(run_id, TestResult.regression_test_id))
+                                        in_scope_condition(run_id, TestResult.regression_test_id))
                          .correlate_except(TestResult))
     file_differs = (exists().where(TestResultFile.test_id == run_id, TestResultFile.got.isnot(None), ~accepted,
-                                   _in_scope(run_id, TestResultFile.regression_test_id))
+                                   in_scope_condition(run_id, TestResultFile.regression_test_id))
                     .correlate_except(TestResultFile))
     tested, reported = aliased(RegressionTest), aliased(TestResultFile)
     required = aliased(RegressionTestOutput)
     output_missing = exists(select(tested.id).where(
-        _in_scope(run_id, tested.id),
+        in_scope_condition(run_id, tested.id),
         ~exists().where(reported.test_id == run_id, reported.regression_test_id == tested.id)
         .correlate_except(reported),
         exists().where(required.regression_id == tested.id, required.ignore == false()).correlate_except(required))
@@ -172,7 +172,7 @@ def _some_sample_without_result(run_id: Any) -> ColumnElement[bool]:
     """Some in-scope regression test has no ``test_result`` row in the run."""
     tested = aliased(RegressionTest)
     return exists(select(tested.id).where(
-        _in_scope(run_id, tested.id),
+        in_scope_condition(run_id, tested.id),
         ~exists().where(TestResult.test_id == run_id, TestResult.regression_test_id == tested.id)
         .correlate_except(TestResult))
         .correlate_except(tested))
@@ -232,7 +232,7 @@ class RunFilters:
     created_before: datetime | None = None
 
 
-def _conditions(runs: RunColumns, filters: RunFilters) -> list[ColumnElement[bool]]:
+def run_conditions(runs: RunColumns, filters: RunFilters) -> list[ColumnElement[bool]]:
     """WHERE conditions of the filters: branch byte for byte, commit and repository case-insensitively."""
     conditions: list[ColumnElement[bool]] = []
     if filters.status is not None:
@@ -268,7 +268,7 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int) -> tup
     """Ids of one page of runs matching ``filters`` in ``sort`` order, and how many runs match in all."""
     record_first_seen()
     runs = RunColumns(utcnow())
-    matching = runs.select(Test.id).where(*_conditions(runs, filters))
+    matching = runs.select(Test.id).where(*run_conditions(runs, filters))
     total = db.session.scalar(select(func.count()).select_from(matching.subquery('matching')))
     page = db.session.scalars(matching.order_by(*_order(runs, sort)).limit(limit).offset(offset))
     return list(page), total or 0

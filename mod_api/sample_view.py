@@ -144,11 +144,11 @@ def matching_ids(filters: Filters) -> set[int]:
             link.c.sample_id == RegressionTest.sample_id, Tag.id == link.c.tag_id,
             func.lower(Tag.name) == filters.tag.lower()))
     if filters.category is not None:
-        statement = _in_first_category(statement, filters.category)
+        statement = in_first_category(statement, filters.category)
     return set(db.session.scalars(statement))
 
 
-def _in_first_category(statement: Select, name: str) -> Select:
+def in_first_category(statement: Select, name: str) -> Select:
     """``statement`` kept to the tests whose first existing category (by id) is named ``name`` (ignoring case)."""
     link, linked, named = regressionTestLinkTable, aliased(Category), aliased(Category)
     first = (select(link.c.regression_id, func.min(linked.id).label('category_id'))

@@ -1,0 +1,108 @@
+"""``GET /samples/{sample_id}/history``: a sample's regression test outcomes across runs, paged in SQL.
+
+Entries. One per (run, regression test of the sample) pair such that
+
+1. the regression test is in the run's scope (:func:`mod_api.verdicts.in_scope`, in SQL by
+   :func:`mod_api.run_query.in_scope_condition`: categorised, and named by the run's ``customized_test`` rows
+   when it has any), and
+2. the run has evidence about that test: a ``test_result`` row, a ``test_result_file`` row, or a ``customized_test``
+   row naming it — the latter only once the run is finished (last progress row ``completed`` or ``canceled``).
+
+So a run that never knew the test (older runs without customized rows have "every test" in scope, including tests
+added later) contributes nothing, and a test still waiting in an unfinished run (which would be ``running`` or
+``not_started``, statuses the contract's history does not have) appears once it has a result or its run finishes.
+Candidates come from a UNION of the three tables restricted to the sample's regression tests; rule 2's
+"finished" and rule 1 are checked per pair in the same SELECT, as are the run filters, so ``total`` is exact.
+
+Order: run id descending (newest first), then regression test id. Filters (the ``GET /runs`` ones, the same SQL
+from :mod:`mod_api.run_query`): ``status`` is the RUN's derived status, ``branch`` byte for byte, ``platform``,
+``created_after`` / ``created_before`` on the run's creation time (:mod:`mod_api.run_view`'s rule; exclusive).
+
+Fields of an entry: ``status`` is the sample's verdict in that run (:func:`mod_api.verdicts.judge`, facts loaded for
+the page's runs only); ``failure_signature`` from :mod:`mod_api.failure_signature`; ``runtime_ms`` the result's
+runtime (null without a result or when negative); ``commit_sha`` null when the stored commit is not 40 hexadecimal
+characters; ``branch`` cut to 100 characters. A page costs a constant number of queries whatever its size.
+404 when no ``sample`` row has this id (a sample whose stored SHA is not SHA-256 still has a history).
+"""
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func, or_, select, union
+
+from mod_api.db import db
+from mod_api.errors import not_found
+from mod_api.failure_signature import failure_signature
+from mod_api.legacy import CustomizedTest, RegressionTest, Sample, Test, TestResult, TestResultFile, TestStatus
+from mod_api.run_query import RunColumns, RunFilters, in_scope_condition, run_conditions
+from mod_api.run_view import RunView, load_runs, record_first_seen
+from mod_api.timeutil import isoformat_z, utcnow
+from mod_api.verdicts import SampleStatus
+
+HISTORY_STATUSES = frozenset({SampleStatus.PASS, SampleStatus.FAIL, SampleStatus.SKIPPED, SampleStatus.MISSING_OUTPUT})
+MAX_BRANCH = 100
+_COMMIT = re.compile(r'[0-9a-fA-F]{40}')
+
+
+def _pairs(runs: RunColumns, sample_id: int, filters: RunFilters) -> Any:
+    """SELECT (run id, regression test id) of the history's entries that match ``filters`` (unordered)."""
+    tests = select(RegressionTest.id).where(RegressionTest.sample_id == sample_id)
+    candidate = union(
+        select(TestResult.test_id.label('run_id'), TestResult.regression_test_id.label('regression_id'))
+        .where(TestResult.regression_test_id.in_(tests)),
+        select(TestResultFile.test_id, TestResultFile.regression_test_id)
+        .where(TestResultFile.regression_test_id.in_(tests)),
+        select(CustomizedTest.test_id, CustomizedTest.regression_id).where(CustomizedTest.regression_id.in_(tests)),
+    ).subquery('candidate')
+    reported = or_(
+        exists().where(TestResult.test_id == Test.id, TestResult.regression_test_id == candidate.c.regression_id),
+        exists().where(TestResultFile.test_id == Test.id,
+                       TestResultFile.regression_test_id == candidate.c.regression_id))
+    finished: ColumnElement[bool] = or_(runs.last.status == TestStatus.completed,
+                                        runs.last.status == TestStatus.canceled)
+    return (runs.select(Test.id.label('run_id'), candidate.c.regression_id)
+            .join(candidate, candidate.c.run_id == Test.id)
+            .where(in_scope_condition(Test.id, candidate.c.regression_id), or_(reported, finished),
+                   *run_conditions(runs, filters)))
+
+
+def sample_history(sample_id: int, filters: RunFilters, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """A page of the history of sample ``sample_id`` and its total; 404 for an unknown sample."""
+    if db.session.scalar(select(Sample.id).where(Sample.id == sample_id)) is None:
+        raise not_found('sample', sample_id)
+    record_first_seen()  # every run gets the stable creation time the created_* filters compare
+    runs = RunColumns(utcnow())
+    pairs = _pairs(runs, sample_id, filters)
+    total = db.session.scalar(select(func.count()).select_from(pairs.subquery('pairs'))) or 0
+    page = db.session.execute(pairs.order_by(Test.id.desc(), pairs.selected_columns.regression_id)
+                              .limit(limit).offset(offset)).tuples().all()
+    views = load_runs([run_id for run_id, _ in page])
+    return _entries(sample_id, page, views), total
+
+
+def _entries(sample_id: int, page: Sequence[tuple[int, int]], views: dict[int, RunView]) -> list[dict[str, Any]]:
+    """The entries of the page's pairs, in page order (a pair no longer in its run's scope is left out)."""
+    judged = {(run_id, facts.regression_id): (facts, verdict) for run_id, view in views.items()
+              for facts, verdict in zip(view.facts.samples, view.verdict.samples)}
+    entries = []
+    for run_id, regression_id in page:
+        if (run_id, regression_id) not in judged:
+            continue  # the run's scope or the test changed between the two queries
+        facts, verdict = judged[run_id, regression_id]
+        test = views[run_id].test
+        result = facts.result
+        # running/not_started cannot pass the SQL rules; only a restart racing this request leads here
+        status = verdict.status if verdict.status in HISTORY_STATUSES else SampleStatus.SKIPPED
+        entries.append({
+            'run_id': run_id,
+            'sample_id': sample_id,
+            'regression_id': regression_id,
+            'run_created_at': isoformat_z(views[run_id].created_at),
+            'commit_sha': test.commit if test.commit and _COMMIT.fullmatch(test.commit) else None,
+            'branch': test.branch[:MAX_BRANCH] if test.branch is not None else None,
+            'platform': test.platform.value,
+            'status': status.value,
+            'runtime_ms': result.runtime if result is not None and (result.runtime or 0) >= 0 else None,
+            'failure_signature': failure_signature(facts, verdict),
+        })
+    return entries
