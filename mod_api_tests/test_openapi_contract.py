@@ -23,11 +23,8 @@ PENDING_OPERATIONS = frozenset({
     ('GET', '/runs/{run_id}/samples/{sample_id}/actual'),
     ('GET', '/runs/{run_id}/samples/{sample_id}/diff'),
     ('POST', '/runs/{run_id}/samples/{sample_id}/baseline-approval'),
-    ('GET', '/runs/{run_id}/errors'),
-    ('GET', '/runs/{run_id}/infrastructure-errors'),
     ('GET', '/runs/{run_id}/logs'),
     ('GET', '/runs/{run_id}/samples/{sample_id}/logs'),
-    ('GET', '/runs/{run_id}/error-summary'),
     ('GET', '/runs/{run_id}/artifacts'),
 })
 
