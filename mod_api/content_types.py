@@ -13,6 +13,7 @@ CONTENT_TYPES = {
     'xml': 'application/xml',
     'dfxp': 'application/xml',
     'vtt': 'text/vtt',
+    'zip': 'application/zip',
 }
 
 

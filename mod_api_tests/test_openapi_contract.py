@@ -23,9 +23,6 @@ PENDING_OPERATIONS = frozenset({
     ('GET', '/runs/{run_id}/samples/{sample_id}/actual'),
     ('GET', '/runs/{run_id}/samples/{sample_id}/diff'),
     ('POST', '/runs/{run_id}/samples/{sample_id}/baseline-approval'),
-    ('GET', '/runs/{run_id}/logs'),
-    ('GET', '/runs/{run_id}/samples/{sample_id}/logs'),
-    ('GET', '/runs/{run_id}/artifacts'),
 })
 
 

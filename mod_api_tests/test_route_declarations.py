@@ -17,6 +17,9 @@ from mod_api_tests.factories import bearer, make_token, make_user, register_acce
 
 CONTRACT_PUBLIC = {('POST', '/auth/tokens'), ('GET', '/system/health')}
 SERVED_DOCUMENT = {('GET', '/openapi.json')}
+# The API's own signed download URLs: the token in the path (an itsdangerous signature over the file's path and
+# name, valid API_SIGNED_URL_MINUTES) is their authentication, as for a signed GCS URL; no bearer token is asked.
+SIGNED_DOWNLOADS = {('GET', '/downloads/<token>')}
 ANY_VALID_TOKEN = {('DELETE', '/auth/tokens/current')}  # the contract's ``bearerAuth: []`` without a scope
 ROLES = [role.value for role in Role] + [None]  # None: a user row without a role
 
@@ -71,7 +74,7 @@ def declaration_problems(app: Flask) -> list[str]:
             problems.append(f'{route}: no @operation declaration')
             continue
         if spec.public:
-            if (route.method, route.path) not in CONTRACT_PUBLIC | SERVED_DOCUMENT:
+            if (route.method, route.path) not in CONTRACT_PUBLIC | SERVED_DOCUMENT | SIGNED_DOWNLOADS:
                 problems.append(f'{route}: public, but the contract requires a token')
             continue
         if spec.scope is None:
@@ -94,7 +97,7 @@ def test_every_api_route_declares_what_it_requires():
 
 def test_the_contracts_public_operations_are_public_and_the_rest_are_not():
     declared = {(route.method, route.path): route.operation for route in api_routes(build_app())}
-    for key in CONTRACT_PUBLIC | SERVED_DOCUMENT:
+    for key in CONTRACT_PUBLIC | SERVED_DOCUMENT | SIGNED_DOWNLOADS:
         assert declared[key].public, key
     for key in ANY_VALID_TOKEN:
         assert not declared[key].public and declared[key].scope is None, key
