@@ -115,3 +115,38 @@ class IdempotencyRecord(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+# A SHA-256 hex digest compared exactly (case-sensitively) on every backend, like the platform's variant matching.
+HASH_HEX = String(64).with_variant(mysql.VARCHAR(64, charset='ascii', collation='ascii_bin'), 'mysql', 'mariadb')
+
+
+class BaselineApproval(db.Model):  # type: ignore[name-defined,misc]
+    """A request to accept a run's actual output (``got``) as a baseline variant of an output, and its review.
+
+    ``pending_output_id`` repeats ``output_id`` while the approval is ``pending_review`` and is cleared by the review,
+    so the database itself keeps one pending approval per (output, actual hash), also under concurrent requests.
+    """
+
+    __tablename__ = 'api_baseline_approval'
+    __table_args__ = (UniqueConstraint('pending_output_id', 'actual_hash'),
+                      Index('ix_api_baseline_approval_status_created', 'status', 'created_at', 'id'),
+                      {'mysql_engine': 'InnoDB'})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    run_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    sample_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    regression_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    output_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    actual_hash: Mapped[str] = mapped_column(HASH_HEX, nullable=False)
+    apply_to_variants: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+    requested_by_user_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    requested_by: Mapped[str] = mapped_column(String(255), nullable=False)
+    pending_output_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    reviewed_by_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    review_comment: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -22,7 +22,6 @@ PENDING_OPERATIONS = frozenset({
     ('GET', '/runs/{run_id}/samples/{sample_id}/expected'),
     ('GET', '/runs/{run_id}/samples/{sample_id}/actual'),
     ('GET', '/runs/{run_id}/samples/{sample_id}/diff'),
-    ('POST', '/runs/{run_id}/samples/{sample_id}/baseline-approval'),
 })
 
 
