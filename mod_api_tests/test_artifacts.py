@@ -93,7 +93,7 @@ class ArtifactRun:
             ('media_info', f'{self.a.sha}.xml', self.a.id, 'application/xml'),
             ('media_info', f'{self.b.sha}.xml', self.b.id, 'application/xml'),
         ]
-        return rows + ([('binary', 'ccextractor.zip', None, 'application/octet-stream')] if binary else [])
+        return rows + ([('binary', 'ccextractor.zip', None, 'application/zip')] if binary else [])
 
 
 def artifact_run(extra_tests: int = 0) -> ArtifactRun:
