@@ -19,9 +19,6 @@ PENDING_OPERATIONS = frozenset({
     ('POST', '/runs'),
     ('POST', '/runs/{run_id}/cancel'),
     ('POST', '/runs/{run_id}/retry'),
-    ('GET', '/runs/{run_id}/samples/{sample_id}/expected'),
-    ('GET', '/runs/{run_id}/samples/{sample_id}/actual'),
-    ('GET', '/runs/{run_id}/samples/{sample_id}/diff'),
 })
 
 
