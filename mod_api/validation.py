@@ -158,3 +158,12 @@ def _read_body() -> bytes:
     if request.content_length is None and cap is not None and len(payload) >= cap:
         raise RequestEntityTooLarge()
     return payload
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true`` or ``false`` only (marshmallow's Boolean also takes 1, "yes", "on", ...)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error('invalid', input=value)
+        return value

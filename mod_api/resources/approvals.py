@@ -20,11 +20,10 @@ from mod_api.db import db
 from mod_api.errors import ApiError
 from mod_api.models import BaselineApproval
 from mod_api.operations import operation
-from mod_api.resources.run_actions import StrictBoolean
 from mod_api.resources.system import PageQuery, PageSchema, page_body
 from mod_api.schemas import ResponseSchema
 from mod_api.timeutil import isoformat_z
-from mod_api.validation import StrictSchema, integer_id
+from mod_api.validation import StrictBoolean, StrictSchema, integer_id
 
 blueprint = Blueprint('approvals', __name__)
 
