@@ -128,6 +128,8 @@ def _operation_document(spec: Operation, rule: Rule) -> dict[str, Any]:
     parameters: list[Any] = list(path_parameters)
     if spec.query is not None:
         parameters.append({'in': 'query', 'schema': spec.query})
+    if spec.headers is not None:
+        parameters.append({'in': 'header', 'schema': spec.headers})
     if parameters:
         document['parameters'] = parameters
     if spec.body is not None:

@@ -1,8 +1,9 @@
 """Declaring an API operation next to its route, and enforcing the declaration before the handler runs.
 
 ``@operation(...)`` records the contract's ``x-required-scope`` / ``x-required-roles``, the marshmallow schemas
-of the query string and body, and the documented responses. The same record drives enforcement (401, 403, 400
-before any handler code), the served OpenAPI document, and the test that walks every route.
+of the query string, the request headers it reads and the body, and the documented responses. The same record
+drives enforcement (401, 403, 400 before any handler code), the served OpenAPI document, and the test that walks
+every route.
 """
 import functools
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from flask import request
 from mod_api import access
 from mod_api.errors import validation_error
 from mod_api.http import NO_STORE_ENVIRON_KEY
-from mod_api.validation import MAX_DB_INTEGER, parse_body, parse_query
+from mod_api.validation import MAX_DB_INTEGER, parse_body, parse_headers, parse_query
 
 ResponseSpec = str | tuple[str, Any]
 
@@ -29,6 +30,7 @@ class Operation:
     roles: tuple[str, ...] = ()
     public: bool = False
     query: Any = None
+    headers: Any = None
     body: Any = None
     body_required: bool = True
     responses: dict[int, ResponseSpec] = field(default_factory=dict)
@@ -51,6 +53,8 @@ def operation(summary: str, tags: tuple[str, ...], **declared: Any) -> Callable[
                 access.require_role(principal, spec.roles)
             _check_path_ids(path_args)
             path_args['query'] = parse_query(spec.query() if spec.query else None)
+            if spec.headers is not None:
+                path_args['headers'] = parse_headers(spec.headers())
             if spec.body is not None:
                 path_args['body'] = parse_body(spec.body(), spec.body_required)
             return view(**path_args)

@@ -111,6 +111,12 @@ def parse_query(schema: Schema | None) -> dict[str, Any]:
     return load(schema, raw)
 
 
+def parse_headers(schema: Schema) -> dict[str, Any]:
+    """Validate the request headers ``schema`` declares (named by their ``data_key``); other headers are ignored."""
+    names = [field.data_key or name for name, field in schema.fields.items()]
+    return load(schema, {name: request.headers[name] for name in names if name in request.headers})
+
+
 def parse_body(schema: Schema, required: bool) -> dict[str, Any]:
     """Validate a JSON object body against ``schema``; an optional empty body loads as ``{}``."""
     payload = _read_body()
