@@ -45,9 +45,10 @@ from sqlalchemy.exc import IntegrityError
 from mod_api.access import Principal
 from mod_api.db import db
 from mod_api.errors import ApiError, not_found, validation_error
-from mod_api.legacy import RegressionTest, RegressionTestOutput, RegressionTestOutputFiles, Sample, TestResultFile
+from mod_api.legacy import RegressionTest, RegressionTestOutput, RegressionTestOutputFiles, TestResultFile
 from mod_api.models import BaselineApproval
-from mod_api.sample_view import Judged, judged_samples
+from mod_api.result_lookup import judged_regression_test
+from mod_api.sample_view import Judged
 from mod_api.timeutil import utcnow
 from mod_api.validation import MAX_DB_INTEGER
 from mod_api.verdicts import OutputStatus
@@ -124,7 +125,7 @@ def request_approval(principal: Principal, run_id: int, sample_id: int,
                                               'address to your platform account first.',
                        {'rule': 'requester_email_required'})
     regression_id, output_id = body['regression_id'], body['output_id']
-    entry = _regression_test_in_run(run_id, sample_id, regression_id)
+    entry = judged_regression_test(run_id, sample_id, regression_id)
     if output_id not in {output.id for output in entry.facts.outputs} | {file.output.id for file in entry.facts.files}:
         raise ApiError(404, 'not_found', f'Output {output_id} is not an output of regression test {regression_id} '
                                          f'in run {run_id}.', {'resource': 'output', 'id': output_id})
@@ -151,19 +152,6 @@ def request_approval(principal: Principal, run_id: int, sample_id: int,
                            {'output_id': output_id}) from None
         return existing, False
     return approval, True
-
-
-def _regression_test_in_run(run_id: int, sample_id: int, regression_id: int) -> Judged:
-    """The judged regression test of the media sample in the run's scope (404 naming the run, sample or test)."""
-    judged = {entry.regression_id: entry for entry in judged_samples(run_id)}
-    if db.session.scalar(select(Sample.id).where(Sample.id == sample_id)) is None:
-        raise not_found('sample', sample_id)
-    owner = db.session.scalar(select(RegressionTest.sample_id).where(RegressionTest.id == regression_id))
-    if owner != sample_id or regression_id not in judged:
-        raise ApiError(404, 'not_found', f'Regression test {regression_id} is not a regression test of sample '
-                                         f'{sample_id} in run {run_id}.',
-                       {'resource': 'regression_test', 'id': regression_id})
-    return judged[regression_id]
 
 
 def _approvable_hash(entry: Judged, run_id: int, output_id: int) -> str:

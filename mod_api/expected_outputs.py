@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mod_api.content_types import content_type_for
-from mod_api.storage import Storage, UnsafePath, safe_filename, safe_relative
+from mod_api.result_lookup import output_path
+from mod_api.storage import Storage, safe_filename
 
 _SHA256 = re.compile(r'[0-9a-fA-F]{64}')
 
@@ -38,14 +39,7 @@ class ExpectedOutput:
     @property
     def path(self) -> str | None:
         """Repository path of the reference file, None when there is none or its name is not a safe path."""
-        if not self.correct:
-            return None
-        path = f'TestResults/{self.correct}{self.extension}'
-        try:
-            safe_relative(path)
-        except UnsafePath:
-            return None
-        return path
+        return output_path(self.correct, self.extension)
 
 
 def references(outputs: Iterable[ExpectedOutput], storage: Storage) -> dict[int, dict[str, Any]]:

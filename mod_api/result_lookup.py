@@ -93,8 +93,8 @@ def output_path(name: str | None, extension: str) -> str | None:
     return path
 
 
-def resolve(run_id: int, sample_id: int, regression_id: int, output_id: int) -> ResultOutput:
-    """The ResultOutput the four ids name together, or the 404 of the first id that does not fit (module doc)."""
+def judged_regression_test(run_id: int, sample_id: int, regression_id: int) -> Judged:
+    """The judged regression test of the media sample in the run's scope (404 naming the sample or the test)."""
     judged = {entry.regression_id: entry for entry in judged_samples(run_id)}
     if db.session.scalar(select(Sample.id).where(Sample.id == sample_id)) is None:
         raise not_found('sample', sample_id)
@@ -103,7 +103,12 @@ def resolve(run_id: int, sample_id: int, regression_id: int, output_id: int) -> 
         raise ApiError(404, 'not_found', f'Regression test {regression_id} is not a regression test of sample '
                                          f'{sample_id} in run {run_id}.',
                        {'resource': 'regression_test', 'id': regression_id})
-    entry = judged[regression_id]
+    return judged[regression_id]
+
+
+def resolve(run_id: int, sample_id: int, regression_id: int, output_id: int) -> ResultOutput:
+    """The ResultOutput the four ids name together, or the 404 of the first id that does not fit (module doc)."""
+    entry = judged_regression_test(run_id, sample_id, regression_id)
     row = db.session.execute(
         select(RegressionTestOutput.regression_id, RegressionTestOutput.correct, RegressionTestOutput.correct_extension)
         .where(RegressionTestOutput.id == output_id)).first()
