@@ -28,7 +28,7 @@ def _run_benchmark(app, database_uri, tmp_path):
     assert demo_data.seed(db.session, repository) is not None
     db.session.commit()
     output, raw = tmp_path / 'BENCHMARKS.md', tmp_path / 'bench.json'
-    command = [sys.executable, '-m', 'install.bench.benchmark', '--database-uri', database_uri,
+    command = [sys.executable, '-m', 'install.bench.benchmark', '--uri', database_uri,
                '--repository', repository, '--workers', '1', '--clients', '2', '--requests', '4',
                '--warm-up', '1', '--output', str(output), '--json', str(raw)]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -2,7 +2,7 @@
 
 From the checkout root::
 
-    .venv/bin/python -m install.bench.benchmark --database-uri mysql+mysqldb://root:@127.0.0.1:3306/bench
+    .venv/bin/python -m install.bench.benchmark --uri mysql+mysqldb://root:@127.0.0.1:3306/bench
         --repository /path/to/bench/repository        (one line)
 
 It mints a token in the database (not measured), chooses the ids to call by SQL (install/bench/targets.py),
@@ -37,7 +37,7 @@ from mod_api.legacy import RegressionTest, Sample, Test, TestProgress, TestResul
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--database-uri', required=True, help='SQLAlchemy URI of the dataset (MariaDB in earnest)')
+    parser.add_argument('--uri', required=True, help='SQLAlchemy URI of the dataset (MariaDB in earnest)')
     parser.add_argument('--repository', required=True, help='SAMPLE_REPOSITORY of the dataset (LogFiles/, ...)')
     parser.add_argument('--redis-uri', default='redis://127.0.0.1:6379/0', help='rate-limit storage')
     parser.add_argument('--workers', type=int, default=4, help='gunicorn workers (default 4)')
@@ -119,14 +119,14 @@ def main(argv: list[str]) -> None:
     """Run the benchmark and write the report."""
     arguments = parse_arguments(argv)
     secret = secrets.token_urlsafe(32)
-    app = targets.benchmark_app(arguments.database_uri, arguments.repository, secret)
+    app = targets.benchmark_app(arguments.uri, arguments.repository, secret)
     with app.app_context():
         dataset = targets.choose_dataset(arguments.repository)
         endpoints = targets.endpoints(dataset, secret, arguments.repository)
         described = {**dataset.describe(), **dataset_counts()}
         versions = server_versions(arguments.redis_uri)
         token, token_id = targets.mint_token()
-    environ = {'DATABASE_URI': arguments.database_uri, 'SAMPLE_REPOSITORY': arguments.repository,
+    environ = {'DATABASE_URI': arguments.uri, 'SAMPLE_REPOSITORY': arguments.repository,
                'API_SECRET_KEY': secret, 'API_RATELIMIT_STORAGE_URI': arguments.redis_uri,
                'API_RATELIMIT_KEY_PREFIX': f'mod_api_bench_{secrets.token_hex(4)}'}
     with tempfile.TemporaryDirectory(prefix='mod_api_bench_') as folder:

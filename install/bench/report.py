@@ -22,7 +22,8 @@ def machine(versions: dict[str, str]) -> dict[str, Any]:
     total_kib = next((int(line.split()[1]) for line in _read('/proc/meminfo').splitlines()
                       if line.startswith('MemTotal:')), 0)
     return {'nproc': os.cpu_count(), 'ram_gib': round(total_kib / 1024 / 1024, 1), 'cpu': model,
-            'kernel': platform.release(), 'python': platform.python_version(), **versions}
+            'kernel': platform.release(), 'python': platform.python_version(),
+            'load average at start (1/5/15 min)': ' '.join(f'{load:.2f}' for load in os.getloadavg()), **versions}
 
 
 def _read(path: str) -> str:

@@ -17,7 +17,16 @@ import mod_api
 from mod_api import tokens
 from mod_api.access import SCOPES_BY_ROLE
 from mod_api.db import create_api_tables, db
-from mod_api.legacy import RegressionTest, Role, Test, TestResult, TestResultFile, User
+from mod_api.legacy import (
+    RegressionTest,
+    Role,
+    Test,
+    TestProgress,
+    TestResult,
+    TestResultFile,
+    TestStatus,
+    User,
+)
 from mod_api.log_cursor import CursorCodec, Position, binding
 from mod_api.models import ApiToken
 from mod_api.resources.system import DEFAULT_LIMIT
@@ -25,7 +34,7 @@ from mod_api.timeutil import utcnow
 
 CEILING = 'ceiling'
 CEILING_PATH = '/bench/ceiling'  # served by install/bench/wsgi.py only
-# Runs with a differing output looked at when choosing the big failing run (the one with most results wins).
+# Latest runs with a differing output looked at for the big failing run (the finished one with most results wins).
 FAILING_CANDIDATES = 200
 
 
@@ -67,14 +76,18 @@ def benchmark_app(database_uri: str, repository: str, secret: str) -> Flask:
 
 
 def choose_dataset(repository: str) -> Dataset:
-    """The ids to call, chosen by SQL: the largest failing run with a differing output, its busiest branch..."""
+    """The ids to call, chosen by SQL: the largest finished run with a differing output, the busiest branch..."""
     candidates = db.session.execute(
         select(TestResultFile.test_id).where(TestResultFile.got.is_not(None)).distinct()
         .order_by(TestResultFile.test_id.desc()).limit(FAILING_CANDIDATES)).scalars().all()
-    if not candidates:
-        raise SystemExit('the dataset has no run with a differing output file: nothing to benchmark')
+    last_rows = select(func.max(TestProgress.id)).where(TestProgress.test_id.in_(candidates)).group_by(
+        TestProgress.test_id)
+    finished = db.session.execute(select(TestProgress.test_id).where(
+        TestProgress.id.in_(last_rows), TestProgress.status == TestStatus.completed)).scalars().all()
+    if not finished:
+        raise SystemExit('the dataset has no finished run with a differing output file: nothing to benchmark')
     run_id, results = db.session.execute(
-        select(TestResult.test_id, func.count()).where(TestResult.test_id.in_(candidates))
+        select(TestResult.test_id, func.count()).where(TestResult.test_id.in_(finished))
         .group_by(TestResult.test_id).order_by(func.count().desc(), TestResult.test_id.desc()).limit(1)).one()
     sample_id, regression_id, output_id = db.session.execute(
         select(RegressionTest.sample_id, TestResultFile.regression_test_id, TestResultFile.regression_test_output_id)
