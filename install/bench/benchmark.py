@@ -9,9 +9,10 @@ It mints a token in the database (not measured), chooses the ids to call by SQL 
 starts gunicorn with install/gunicorn.conf.py and ``--workers`` workers on a free loopback port (app
 install/bench/wsgi.py: the production app plus the ceiling route and a per-request SQL statement count), with the
 rate limits in Redis and raised for the run, then calls every endpoint from this process with ``--clients``
-concurrent clients for ``--requests`` requests (or ``--seconds`` seconds) each, after a short warm-up. The ceiling
-is measured first and last. Peak worker memory is each worker's VmHWM, reset before every endpoint. The token is
-revoked at the end. Results go to ``--output`` (Markdown with the JSON inside) and, if given, ``--json``.
+concurrent clients for ``--requests`` requests or ``--seconds`` seconds each (whichever ends first: a slow
+endpoint reports fewer requests), after a short warm-up. The ceiling is measured first and last. Peak worker
+memory is each worker's VmHWM, reset before every endpoint. The token is revoked at the end. Results go to
+``--output`` (Markdown with the JSON inside) and, if given, ``--json``.
 """
 import argparse
 import json
@@ -42,17 +43,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--redis-uri', default='redis://127.0.0.1:6379/0', help='rate-limit storage')
     parser.add_argument('--workers', type=int, default=4, help='gunicorn workers (default 4)')
     parser.add_argument('--clients', type=int, default=4, help='concurrent clients (default 4)')
-    budget = parser.add_mutually_exclusive_group()
-    budget.add_argument('--requests', type=int, default=None, help='requests per endpoint (default 200)')
-    budget.add_argument('--seconds', type=float, default=None, help='seconds per endpoint instead')
+    parser.add_argument('--requests', type=int, default=200, help='requests per endpoint (default 200)')
+    parser.add_argument('--seconds', type=float, default=60.0,
+                        help='at most this many seconds per endpoint, whichever ends first (default 60)')
     parser.add_argument('--warm-up', type=int, default=5, help='unmeasured requests per client first (default 5)')
     parser.add_argument('--output', default=str(ROOT / 'BENCHMARKS.md'), help='Markdown report (default BENCHMARKS.md)')
     parser.add_argument('--json', default=None, help='also write the results as JSON here')
     parser.add_argument('--note', default='', help='a remark printed under the machine (e.g. other load)')
-    arguments = parser.parse_args(argv)
-    if arguments.requests is None and arguments.seconds is None:
-        arguments.requests = 200
-    return arguments
+    return parser.parse_args(argv)
 
 
 def shown_command(argv: list[str]) -> str:
@@ -94,7 +92,8 @@ def measure(server: Server, endpoints: list[targets.Endpoint], token: str,
     rows, ceiling_runs = [], []
     for endpoint in endpoints + [endpoints[0]]:
         path = API_PREFIX + endpoint.path
-        load.run_phase(server.port, path, headers, arguments.clients, arguments.warm_up * arguments.clients, None)
+        load.run_phase(server.port, path, headers, arguments.clients, arguments.warm_up * arguments.clients,
+                       arguments.seconds)
         server.reset_peak_memory()
         phase = load.run_phase(server.port, path, headers, arguments.clients, arguments.requests, arguments.seconds)
         row = {'name': endpoint.name, 'group': endpoint.group, 'path_shown': _shown_path(endpoint.path),
@@ -145,7 +144,7 @@ def main(argv: list[str]) -> None:
         'machine': report.machine(versions), 'note': arguments.note, 'dataset': described,
         'command': shown_command(argv), 'ceiling_rps': ceiling_rps, 'ceiling_runs': ceiling_runs, 'endpoints': rows,
         'setup': {'workers': arguments.workers, 'clients': arguments.clients,
-                  'per endpoint': f'{arguments.requests} requests' if arguments.requests else f'{arguments.seconds} s',
+                  'per endpoint': f'{arguments.requests} requests or {arguments.seconds:g} s, whichever ends first',
                   'warm-up': f'{arguments.warm_up} requests per client, not measured',
                   'rate-limit storage (health)': _dependency_status(health, 'rate_limit_storage')},
     }

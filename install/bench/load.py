@@ -2,7 +2,7 @@
 
 Each client is a thread with its own HTTP connection (gunicorn's sync workers close it after every response, so
 a client reconnects per request, as through nginx). A phase ends after a fixed number of requests or seconds,
-whichever the caller set.
+whichever comes first (requests in flight at the deadline still complete and count).
 """
 import http.client
 import statistics
@@ -71,7 +71,7 @@ def call(port: int, path: str, headers: dict[str, str]) -> tuple[int, int | None
 
 def run_phase(port: int, path: str, headers: dict[str, str], clients: int, requests: int | None,
               seconds: float | None) -> Phase:
-    """``clients`` threads calling ``path`` until ``requests`` were sent or ``seconds`` passed."""
+    """``clients`` threads calling ``path`` until ``requests`` were sent or ``seconds`` passed (None: no bound)."""
     phase = Phase()
     issued = [0]
     issue_lock = threading.Lock()

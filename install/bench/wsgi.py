@@ -6,7 +6,10 @@
   rate limit, query validation, serialization: the whole stack with no work behind it). It lives on this module's
   own blueprint, so the production mod_api, its OpenAPI document and its route-walk tests never see it;
 * the SQL statements each request ran, counted with a SQLAlchemy event and answered in the ``X-Bench-Queries``
-  response header.
+  response header;
+* on MariaDB, a statement time limit just under gunicorn's worker timeout: a request that slow fails either way,
+  but a worker killed by gunicorn would leave its statement running on the (shared) database server and skew
+  every later measurement.
 """
 import threading
 from typing import Any
@@ -19,6 +22,9 @@ from install.bench.targets import CEILING_PATH
 from mod_api.db import db
 from mod_api.operations import operation
 from run import create_app
+
+# Seconds; gunicorn's worker timeout (install/gunicorn.conf.py) is 30.
+STATEMENT_TIME_LIMIT_SECONDS = 25
 
 ceiling = Blueprint('bench', __name__)
 
@@ -51,6 +57,13 @@ class QueryCounter:
         return response
 
 
+def _limit_statement_time(dbapi_connection: Any, _record: Any) -> None:
+    """``connect`` listener (MariaDB): the server aborts a statement running longer than the limit."""
+    if 'mariadb' in dbapi_connection.get_server_info().lower():
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f'SET SESSION max_statement_time = {STATEMENT_TIME_LIMIT_SECONDS}')
+
+
 def create_benchmark_app() -> Flask:
     """``run.create_app()`` with the ceiling route and the per-request statement count."""
     app = create_app()
@@ -58,6 +71,8 @@ def create_benchmark_app() -> Flask:
     counter = QueryCounter()
     with app.app_context():
         event.listen(db.engine, 'before_cursor_execute', counter.count)
+        if db.engine.dialect.name == 'mysql':
+            event.listen(db.engine, 'connect', _limit_statement_time)
     app.before_request_funcs.setdefault(None, []).insert(0, counter.reset)  # before authentication runs
     app.after_request(counter.add_header)
     return app
