@@ -50,19 +50,21 @@ class Server:
         command = [sys.executable, '-m', 'gunicorn', '-c', str(GUNICORN_CONFIG), '--max-requests', '0',
                    '--access-logfile', str(self.folder / 'access.log'),
                    '--error-logfile', str(self.folder / 'error.log'), 'install.bench.wsgi:app']
-        self.process = subprocess.Popen(command, env=environ, cwd=ROOT, stdin=subprocess.DEVNULL)
+        with (self.folder / 'server.log').open('ab') as output:  # the app's own logging (stderr)
+            self.process = subprocess.Popen(command, env=environ, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=output,
+                                            stderr=subprocess.STDOUT)
         self._wait_until_ready(prefix + '/system/health')
 
     def _wait_until_ready(self, path: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise SystemExit(f'gunicorn exited with {self.process.returncode}; see {self.folder}/error.log')
+                raise SystemExit(f'gunicorn exited with {self.process.returncode}:\n{self.log_tail()}')
             if len(self.worker_pids()) == self.workers and self._answers(path):
                 return
             time.sleep(0.2)
         self.stop()
-        raise SystemExit(f'gunicorn did not answer within {START_TIMEOUT_SECONDS} s; see {self.folder}/error.log')
+        raise SystemExit(f'gunicorn did not answer within {START_TIMEOUT_SECONDS} s:\n{self.log_tail()}')
 
     def _answers(self, path: str) -> bool:
         connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=5)
@@ -73,6 +75,15 @@ class Server:
             return False
         finally:
             connection.close()
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of gunicorn's error log and of the app's output (the folder is gone after the run)."""
+        tails = []
+        for name in ('error.log', 'server.log'):
+            path = self.folder / name
+            if path.exists():
+                tails += path.read_text(errors='replace').splitlines()[-lines:]
+        return '\n'.join(tails)
 
     def worker_pids(self) -> list[int]:
         """The pids of the master's workers (its child processes), from /proc."""

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 import mod_api
 from mod_api import tokens
 from mod_api.access import SCOPES_BY_ROLE
-from mod_api.db import create_api_tables, db
+from mod_api.db import create_api_tables, db, engine_options
 from mod_api.legacy import (
     RegressionTest,
     Role,
@@ -36,6 +36,7 @@ CEILING = 'ceiling'
 CEILING_PATH = '/bench/ceiling'  # served by install/bench/wsgi.py only
 # Latest runs with a differing output looked at for the big failing run (the finished one with most results wins).
 FAILING_CANDIDATES = 200
+LOOKUP_READ_TIMEOUT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,11 @@ class Dataset:
 def benchmark_app(database_uri: str, repository: str, secret: str) -> Flask:
     """A bare Flask app with mod_api on the benchmark database (for lookups and the token, not served)."""
     app = Flask('benchmark')
-    app.config.update(DATABASE_URI=database_uri, SAMPLE_REPOSITORY=repository, API_SECRET_KEY=secret)
+    options = engine_options(database_uri)
+    if 'read_timeout' in options.get('connect_args', {}):  # counting millions of rows on a busy machine
+        options['connect_args'] = {**options['connect_args'], 'read_timeout': LOOKUP_READ_TIMEOUT_SECONDS}
+    app.config.update(DATABASE_URI=database_uri, SAMPLE_REPOSITORY=repository, API_SECRET_KEY=secret,
+                      SQLALCHEMY_ENGINE_OPTIONS=options)
     mod_api.init_app(app)
     create_api_tables(app)
     return app
