@@ -29,9 +29,9 @@ def _run_benchmark(app, database_uri, tmp_path):
     db.session.commit()
     output, raw = tmp_path / 'BENCHMARKS.md', tmp_path / 'bench.json'
     command = [sys.executable, '-m', 'install.bench.benchmark', '--uri', database_uri,
-               '--repository', repository, '--workers', '1', '--clients', '2', '--requests', '4',
+               '--repository', repository, '--workers', '1', '--clients', '2', '--requests', '3',
                '--warm-up', '1', '--output', str(output), '--json', str(raw)]
-    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert finished.returncode == 0, finished.stderr[-3000:]
     return json.loads(raw.read_text()), output.read_text()
 
@@ -48,14 +48,15 @@ def _check_measurements(result):
     rows = {row['name']: row for row in result['endpoints']}
     assert tuple(rows) == ENDPOINTS
     for name, row in rows.items():
-        assert row['statuses'] == {'200': 4}, name
-        assert row['requests'] == 4 and row['requests_per_second'] > 0, name
+        assert row['statuses'] == {'200': 3}, name
+        assert row['requests'] == 3 and row['requests_per_second'] > 0, name
         assert 0 < row['p50_ms'] <= row['p95_ms'] <= row['p99_ms'], name
         assert row['peak_rss_mb'] > 10, name
-    # Every authenticated route looks its token up (health is public and asks the database whether it is up).
+    # Every authenticated route looks its token up (health is public and asks the database whether it is up); the
+    # token's last_used_at is written at most once a minute, which adds one statement to an occasional request.
     assert all(row['queries_max'] >= 1 for row in rows.values())
-    assert rows['ceiling']['queries_max'] == 1
-    assert rows['run samples page 1']['queries_max'] == rows['run samples deep page']['queries_max']
+    assert rows['ceiling']['queries_median'] == 1 and rows['ceiling']['queries_max'] <= 2
+    assert rows['run samples page 1']['queries_median'] == rows['run samples deep page']['queries_median']
     assert len(result['ceiling_runs']) == 2 and result['ceiling_rps'] > 0
     assert rows['runs (default page)']['ceiling_share'] == round(
         rows['runs (default page)']['requests_per_second'] / result['ceiling_rps'], 2)
