@@ -29,6 +29,7 @@ from mod_api.errors import ApiError, not_found
 from mod_api.legacy import EnumSymbol, Test, TestProgress, TestStatus, TestType
 from mod_api.resources.artifacts import diff_url
 from mod_api.resources.branches import Exact
+from mod_api.run_data import QUERY_COUNT as FACTS_QUERY_COUNT
 from mod_api.run_view import RunView, load_runs, run_document, run_links
 from mod_api.run_writes import UNFINISHED_RUN
 from mod_api.sample_view import MAX_CATEGORY, MAX_OUTPUTS, Judged, judged_of
@@ -36,7 +37,8 @@ from mod_api.sample_view import MAX_CATEGORY, MAX_OUTPUTS, Judged, judged_of
 REFERENCE_BRANCH = 'master'
 NO_REFERENCE = 'no_completed_master_run'
 CHOSEN_BY_PLATFORM, CHOSEN_BY_REQUEST = 'platform', 'against'
-LOAD_RUNS_QUERY_COUNT = 13
+# run_view.load_runs: first-seen record, runs, API records, cancellations, VM times, starters, then the facts
+LOAD_RUNS_QUERY_COUNT = 6 + FACTS_QUERY_COUNT
 QUERY_COUNT = 2 + LOAD_RUNS_QUERY_COUNT + 1
 
 
@@ -51,7 +53,7 @@ class Filters:
         """True when ``entry`` (in ``place``) passes both filters."""
         category = place.category if place is not None else None
         return (self.entry_class in (None, entry.kind.value)
-                and (self.category is None or (category or '').lower() == self.category.lower()))
+                and (self.category is None or (category is not None and category.lower() == self.category.lower())))
 
 
 def platform_reference(run_id: int, platform: EnumSymbol) -> int | None:

@@ -39,7 +39,7 @@ class ComparisonQuery(PageQuery):
                                                       '(ignoring case)'})
 
 
-class SampleRefSchema(ResponseSchema):
+class ComparedSampleSchema(ResponseSchema):
     """The media sample of a regression test."""
 
     id = fields.Integer(required=True, validate=validate.Range(min=1))
@@ -47,7 +47,7 @@ class SampleRefSchema(ResponseSchema):
     name = fields.String(required=True, allow_none=True)
 
 
-class SideOutputSchema(ResponseSchema):
+class ComparedOutputSchema(ResponseSchema):
     """One output of the test in one run, with the URL of its diff."""
 
     output_id = fields.Integer(required=True, validate=validate.Range(min=1))
@@ -55,7 +55,7 @@ class SideOutputSchema(ResponseSchema):
     diff_url = fields.Url(required=True, allow_none=True, require_tld=False)
 
 
-class SideLinksSchema(ResponseSchema):
+class ComparedLinksSchema(ResponseSchema):
     """Where to drill down in one run."""
 
     result = fields.Url(required=True, allow_none=True, require_tld=False,
@@ -64,28 +64,28 @@ class SideLinksSchema(ResponseSchema):
                         metadata={'description': 'The run\'s errors, filtered by the test\'s sample when it has one'})
 
 
-class SideSchema(ResponseSchema):
+class ComparedSideSchema(ResponseSchema):
     """A regression test in one of the two runs."""
 
     run_id = fields.Integer(required=True, validate=validate.Range(min=1))
     status = fields.String(required=True, validate=validate.OneOf(SAMPLE_STATUSES))
     failure_signature = fields.String(required=True, allow_none=True, validate=validate.Length(max=MAX_SIGNATURE))
-    outputs = fields.List(fields.Nested(SideOutputSchema), required=True, validate=validate.Length(max=20))
-    links = fields.Nested(SideLinksSchema, required=True)
+    outputs = fields.List(fields.Nested(ComparedOutputSchema), required=True, validate=validate.Length(max=20))
+    links = fields.Nested(ComparedLinksSchema, required=True)
 
 
 class ComparisonEntrySchema(ResponseSchema):
     """One regression test in scope of the run, classified against the reference."""
 
     regression_id = fields.Integer(required=True, validate=validate.Range(min=1))
-    sample = fields.Nested(SampleRefSchema, required=True, allow_none=True)
+    sample = fields.Nested(ComparedSampleSchema, required=True, allow_none=True)
     category = fields.String(required=True, allow_none=True, validate=validate.Length(max=100))
     entry_class = fields.String(data_key='class', required=True, validate=validate.OneOf(CLASSES))
     not_comparable_reason = fields.String(required=True, allow_none=True, validate=validate.OneOf(REASONS))
     same_signature = fields.Boolean(required=True, allow_none=True,
                                     metadata={'description': 'still_failing only: same failure_signature in both'})
-    run = fields.Nested(SideSchema, required=True)
-    reference = fields.Nested(SideSchema, required=True, allow_none=True,
+    run = fields.Nested(ComparedSideSchema, required=True)
+    reference = fields.Nested(ComparedSideSchema, required=True, allow_none=True,
                               metadata={'description': 'null without a reference run or when the test is not in '
                                                        'its scope'})
 
