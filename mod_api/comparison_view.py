@@ -127,7 +127,7 @@ def _header(run: RunView, reference: RunView | None, against: int | None,
     }
 
 
-def entry_document(entry: Entry, run_id: int, reference_id: int | None,
+def entry_document(entry: Entry, run_id: int, reference_run_id: int | None,
                    place: RegressionPlace | None) -> dict[str, Any]:
     """One ComparisonEntry: the test, where it sits, its class, and its side in each run."""
     sample_id = place.sample_id if place is not None else None
@@ -143,15 +143,23 @@ def entry_document(entry: Entry, run_id: int, reference_id: int | None,
         'not_comparable_reason': entry.reason.value if entry.reason is not None else None,
         'same_signature': entry.same_signature,
         'run': side_document(run_id, entry.here, entry.signature_here, sample_id),
-        'reference': (side_document(reference_id, entry.there, entry.signature_there, sample_id)
-                      if reference_id is not None and entry.there is not None else None),
+        'reference': (side_document(reference_run_id, entry.there, entry.signature_there, sample_id)
+                      if reference_run_id is not None and entry.there is not None else None),
     }
 
 
 def side_document(run_id: int, judged: Judged, signature: str | None, sample_id: int | None) -> dict[str, Any]:
-    """A regression test in one run: status, failure signature, outputs with their diff URLs, and links."""
+    """A regression test in one run: status, failure signature, outputs with their diff URLs, and links.
+
+    Without a media sample there is no RunSample and no diff to link (their URLs need the sample's id): those are
+    null, and ``errors`` links the run's whole error list.
+    """
     links = run_links(run_id)
     regression_id = judged.regression_id
+    result, errors = None, links['errors']
+    if sample_id is not None:
+        result = f'{links["samples"]}/{sample_id}?{urlencode({"regression_id": regression_id})}'
+        errors += f'?{urlencode({"sample_id": sample_id})}'
     return {
         'run_id': run_id,
         'status': judged.verdict.status.value,
@@ -160,10 +168,5 @@ def side_document(run_id: int, judged: Judged, signature: str | None, sample_id:
                      'diff_url': (diff_url(run_id, sample_id, regression_id, item.output_id)
                                   if sample_id is not None else None)}
                     for item in judged.verdict.outputs[:MAX_OUTPUTS]],
-        'links': {
-            'result': (f'{links["samples"]}/{sample_id}?{urlencode({"regression_id": regression_id})}'
-                       if sample_id is not None else None),
-            'errors': f'{links["errors"]}?{urlencode({"sample_id": sample_id})}' if sample_id is not None
-            else links['errors'],
-        },
+        'links': {'result': result, 'errors': errors},
     }

@@ -12,10 +12,12 @@ from marshmallow import fields, validate
 from mod_api.comparison import EntryClass, Unmatched, Verdict
 from mod_api.comparison_view import CHOSEN_BY_PLATFORM, CHOSEN_BY_REQUEST, NO_REFERENCE, Filters, run_comparison
 from mod_api.etag import conditional
+from mod_api.failure_signature import MAX_LENGTH as MAX_SIGNATURE
 from mod_api.operations import operation
 from mod_api.resources.run_samples import NOT_MODIFIED, OUTPUT_STATUSES, SAMPLE_STATUSES
 from mod_api.resources.runs import RunSchema
 from mod_api.resources.system import PageQuery, PageSchema, page_body
+from mod_api.sample_view import MAX_CATEGORY, MAX_OUTPUTS
 from mod_api.schemas import ResponseSchema
 from mod_api.validation import integer_id
 
@@ -23,7 +25,6 @@ blueprint = Blueprint('comparison', __name__)
 
 CLASSES = tuple(kind.value for kind in EntryClass)
 REASONS = tuple(reason.value for reason in Unmatched)
-MAX_SIGNATURE = 255
 
 
 class ComparisonQuery(PageQuery):
@@ -70,7 +71,7 @@ class ComparedSideSchema(ResponseSchema):
     run_id = fields.Integer(required=True, validate=validate.Range(min=1))
     status = fields.String(required=True, validate=validate.OneOf(SAMPLE_STATUSES))
     failure_signature = fields.String(required=True, allow_none=True, validate=validate.Length(max=MAX_SIGNATURE))
-    outputs = fields.List(fields.Nested(ComparedOutputSchema), required=True, validate=validate.Length(max=20))
+    outputs = fields.List(fields.Nested(ComparedOutputSchema), required=True, validate=validate.Length(max=MAX_OUTPUTS))
     links = fields.Nested(ComparedLinksSchema, required=True)
 
 
@@ -79,7 +80,7 @@ class ComparisonEntrySchema(ResponseSchema):
 
     regression_id = fields.Integer(required=True, validate=validate.Range(min=1))
     sample = fields.Nested(ComparedSampleSchema, required=True, allow_none=True)
-    category = fields.String(required=True, allow_none=True, validate=validate.Length(max=100))
+    category = fields.String(required=True, allow_none=True, validate=validate.Length(max=MAX_CATEGORY))
     entry_class = fields.String(data_key='class', required=True, validate=validate.OneOf(CLASSES))
     not_comparable_reason = fields.String(required=True, allow_none=True, validate=validate.OneOf(REASONS))
     same_signature = fields.Boolean(required=True, allow_none=True,
@@ -90,15 +91,11 @@ class ComparisonEntrySchema(ResponseSchema):
                                                        'its scope'})
 
 
-class ComparisonCountsSchema(ResponseSchema):
-    """Entries per class over the whole comparison (not the page, not the filters)."""
-
-    new_failure = fields.Integer(required=True, validate=validate.Range(min=0))
-    still_failing = fields.Integer(required=True, validate=validate.Range(min=0))
-    fixed = fields.Integer(required=True, validate=validate.Range(min=0))
-    unchanged_pass = fields.Integer(required=True, validate=validate.Range(min=0))
-    not_comparable = fields.Integer(required=True, validate=validate.Range(min=0))
-    total = fields.Integer(required=True, validate=validate.Range(min=0))
+# One count per class (named by the class, so the schema follows the enum) and the total.
+ComparisonCountsSchema = type('ComparisonCountsSchema', (ResponseSchema,), {
+    '__doc__': 'Entries per class over the whole comparison (not the page, not the filters), and their total.',
+    **{name: fields.Integer(required=True, validate=validate.Range(min=0)) for name in (*CLASSES, 'total')},
+})
 
 
 class ComparisonSchema(PageSchema):
