@@ -25,6 +25,7 @@ from mod_api.resources import (
     artifacts,
     auth,
     branches,
+    comparison,
     environments,
     logs,
     regression_tests,
@@ -41,7 +42,7 @@ from mod_api.storage import Storage, init_storage
 
 API_PREFIX = '/api/v1'
 RESOURCES = (auth, runs, run_samples, run_actions, samples, regression_tests, results, approvals, run_errors, logs,
-             artifacts, branches, environments, system, openapi)
+             artifacts, branches, environments, system, comparison, openapi)
 
 mod_api = Blueprint('mod_api', __name__)
 for _resource in RESOURCES:

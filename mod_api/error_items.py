@@ -220,7 +220,7 @@ def result_time(view: RunView) -> datetime:
 def result_errors(view: RunView) -> list[RunError]:
     """Every test error of the run, ordered by (regression test, output, type); :data:`LOCATION_QUERY_COUNT` queries."""
     found = findings(zip(view.facts.samples, view.verdict.samples))
-    tests = _regression_places({finding.regression_id for finding in found})
+    tests = regression_places({finding.regression_id for finding in found})
     outputs = _output_places({finding.output_id for finding in found if finding.output_id is not None})
     moment = result_time(view)
     return [RunError(view.test.id, finding, moment, tests.get(finding.regression_id),
@@ -228,7 +228,7 @@ def result_errors(view: RunView) -> list[RunError]:
             for finding in found]
 
 
-def _regression_places(regression_ids: Iterable[int]) -> dict[int, RegressionPlace]:
+def regression_places(regression_ids: Iterable[int]) -> dict[int, RegressionPlace]:
     """Command, sample and first category (by id) of each regression test (one query)."""
     ids = sorted(regression_ids)
     link, named = regressionTestLinkTable, aliased(Category)

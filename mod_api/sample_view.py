@@ -38,7 +38,16 @@ from mod_api.db import db
 from mod_api.errors import ApiError, not_found
 from mod_api.legacy import Category, RegressionTest, Sample, Tag, Test, regressionTestLinkTable, sample_tag_association
 from mod_api.run_data import QUERY_COUNT, load_run_facts
-from mod_api.verdicts import OutputStatus, OutputVerdict, SampleFacts, SampleStatus, SampleVerdict, judge
+from mod_api.verdicts import (
+    OutputStatus,
+    OutputVerdict,
+    RunFacts,
+    RunVerdict,
+    SampleFacts,
+    SampleStatus,
+    SampleVerdict,
+    judge,
+)
 
 LIST_QUERY_COUNT = 1 + QUERY_COUNT + 1 + 3
 SAMPLE_QUERY_COUNT = 1 + QUERY_COUNT + 3
@@ -91,7 +100,12 @@ def judged_samples(run_id: int) -> tuple[Judged, ...]:
     if db.session.scalar(select(Test.id).where(Test.id == run_id)) is None:
         raise not_found('run', run_id)
     facts = load_run_facts([run_id])[run_id]
-    return tuple(Judged(sample, verdict) for sample, verdict in zip(facts.samples, judge(facts).samples))
+    return judged_of(facts, judge(facts))
+
+
+def judged_of(facts: RunFacts, verdict: RunVerdict) -> tuple[Judged, ...]:
+    """Each in-scope regression test of a run paired with its verdict (``verdict`` is ``judge(facts)``)."""
+    return tuple(Judged(sample, judged) for sample, judged in zip(facts.samples, verdict.samples))
 
 
 def load_details(condition: ColumnElement[bool]) -> dict[int, Details]:

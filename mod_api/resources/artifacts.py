@@ -98,14 +98,19 @@ def download_link(token: str) -> str:
 
 def diff_link(run_id: int, item: Candidate) -> str | None:
     """The absolute URL of the API's diff of a diff artifact; None without a sample or without that route."""
-    if item.sample_id is None:
+    if item.sample_id is None or item.regression_id is None or item.output_id is None:
         return None
-    path = f'{current_app.extensions["mod_api"].prefix}/runs/{run_id}/samples/{item.sample_id}/diff'
+    return diff_url(run_id, item.sample_id, item.regression_id, item.output_id)
+
+
+def diff_url(run_id: int, sample_id: int, regression_id: int, output_id: int) -> str | None:
+    """The absolute URL of the API's diff of one output of a regression test in a run; None without that route."""
+    path = f'{current_app.extensions["mod_api"].prefix}/runs/{run_id}/samples/{sample_id}/diff'
     try:
         current_app.url_map.bind_to_environ(request.environ).match(path, method='GET')
     except HTTPException:
         return None
-    query = urlencode({'regression_id': item.regression_id, 'output_id': item.output_id})
+    query = urlencode({'regression_id': regression_id, 'output_id': output_id})
     return f'{request.url_root.rstrip("/")}{path}?{query}'
 
 
