@@ -5,7 +5,8 @@ The classification itself is :mod:`mod_api.comparison` (pure); rules and decisio
 Reference. With ``against``, that run. Without it, the platform's own pick for the PR comment (SCHEMA.md §5.6,
 ``last_test_master``): a run with branch ``master`` (byte for byte, on every backend), type ``commit`` and the run's
 platform that has a ``completed`` progress row, the one whose ``completed`` row has the highest id — never the run
-itself. The platform's query does not look at the fork, so neither does this one.
+itself — and, as the issue asks, of the main repository (``fork`` row of GITHUB_OWNER/GITHUB_REPOSITORY): the only
+runs whose results the platform copies into ``last_passed_on_<platform>``, the cache its PR verdict reads.
 
 Checks, in this order: 404 for an unknown run; for ``against``: 422 ``same_run`` when it is the run itself, 404
 (``details.parameter`` ``against``) when no such run exists — the rule of the other ids given in query strings
@@ -26,7 +27,8 @@ from mod_api.comparison import Comparison, Entry, compare
 from mod_api.db import db
 from mod_api.error_items import RegressionPlace, regression_places
 from mod_api.errors import ApiError, not_found
-from mod_api.legacy import EnumSymbol, Test, TestProgress, TestStatus, TestType
+from mod_api.forks import main_repository, repository_condition
+from mod_api.legacy import EnumSymbol, Fork, Test, TestProgress, TestStatus, TestType
 from mod_api.resources.artifacts import diff_url
 from mod_api.resources.branches import Exact
 from mod_api.run_data import QUERY_COUNT as FACTS_QUERY_COUNT
@@ -59,9 +61,10 @@ class Filters:
 def platform_reference(run_id: int, platform: EnumSymbol) -> int | None:
     """The platform's reference run for ``platform`` (module docstring), other than ``run_id``; None if none."""
     return db.session.scalar(
-        select(Test.id).join(TestProgress, TestProgress.test_id == Test.id)
+        select(Test.id).join(TestProgress, TestProgress.test_id == Test.id).join(Fork, Fork.id == Test.fork_id)
         .where(Exact(Test.branch) == REFERENCE_BRANCH, Test.test_type == TestType.commit, Test.platform == platform,
-               TestProgress.status == TestStatus.completed, Test.id != run_id)
+               TestProgress.status == TestStatus.completed, Test.id != run_id,
+               repository_condition(main_repository()))
         .order_by(TestProgress.id.desc()).limit(1))
 
 

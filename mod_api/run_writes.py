@@ -46,6 +46,7 @@ from mod_api.access import Principal
 from mod_api.db import db
 from mod_api.environments import find_environment
 from mod_api.errors import ApiError, not_found
+from mod_api.forks import repository_condition
 from mod_api.legacy import (
     CustomizedTest,
     EnumSymbol,
@@ -71,7 +72,6 @@ DEFAULT_BRANCH = 'master'
 FINISHED = (TestStatus.completed, TestStatus.canceled)
 UNFINISHED_RUN = (RunStatus.QUEUED, RunStatus.RUNNING)
 FAILED_SAMPLE = (SampleStatus.FAIL, SampleStatus.MISSING_OUTPUT)
-LIKE_ESCAPE = '!'
 OWNER_RULE = 'admin_or_run_owner'
 
 
@@ -184,9 +184,7 @@ def fork_id(repository: str) -> int:
 
 def _matching_fork(repository: str) -> Select:
     """The id of the lowest ``fork`` row whose URL ends with ``/<owner>/<repo>.git`` (LIKE, wildcards escaped)."""
-    escaped = ''.join(f'{LIKE_ESCAPE}{char}' if char in f'%_{LIKE_ESCAPE}' else char for char in repository)
-    return (select(Fork.id).where(Fork.github.like(f'%/{escaped}.git', escape=LIKE_ESCAPE))
-            .order_by(Fork.id).limit(1))
+    return select(Fork.id).where(repository_condition(repository)).order_by(Fork.id).limit(1)
 
 
 def create_run(spec: RunSpec, principal: Principal) -> int:

@@ -68,7 +68,7 @@ def make_app(database_uri: str, tmp_path: Any) -> Iterator[Callable[..., Flask]]
     def build(**overrides: Any) -> Flask:
         app = Flask(f'mod_api_test_{len(apps)}')
         settings = dict(TESTING=True, DATABASE_URI=database_uri, SAMPLE_REPOSITORY=str(repository),
-                        API_SECRET_KEY=SECRET)
+                        API_SECRET_KEY=SECRET, GITHUB_OWNER='test_owner', GITHUB_REPOSITORY='test_repo')
         app.config.update({**settings, **overrides})
         mod_api.init_app(app)
         apps.append(app)

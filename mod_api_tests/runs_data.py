@@ -35,7 +35,7 @@ from mod_regression.models import InputType, OutputType
 
 BASE_TIME = datetime(2024, 5, 17, 12, 0, 0)
 COMMIT = 'f' * 40
-REPOSITORY_URL = 'https://github.com/test_owner/test_repo.git'
+REPOSITORY_URL = 'https://github.com/test_owner/test_repo.git'  # the main repository of the test apps (conftest)
 REF, VARIANT, OTHER = 'd' * 64, 'a' * 64, 'b' * 64
 # Progress of a run that went through every stage (status, message); timestamps are added by add_run.
 DONE = ((TestStatus.preparation, 'Loaded'), (TestStatus.testing, 'Running tests'), (TestStatus.completed, 'Ran all'))
