@@ -22,6 +22,7 @@ from mod_api_tests.factories import bearer, make_token, make_user
 PREFIX = '/api/v1'
 DOWNLOAD = re.compile(r'https?://[^/]+(/api/v1/downloads/[^"?#\s]+)')
 PATH_PARAMETER = re.compile(r'{(\w+)}')
+REVOKES_ITS_TOKEN = ('DELETE', '/auth/tokens/current')
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,12 @@ class Dataset:
     admin: dict[str, str]  # Authorization header of an admin token holding every scope
     path_values: dict[str, Any]  # a value that exists for every path parameter of the document
     query_values: dict[str, Any]  # values of the query parameters that pick one result of a run's sample
+
+    def headers_for(self, operation: ServedOperation) -> dict[str, str]:
+        """The admin's Authorization header, or a fresh admin token's for the operation revoking its own token."""
+        if (operation.method, operation.path) == REVOKES_ITS_TOKEN:
+            return bearer(make_token(make_user('admin'), allowed_scopes('admin')))
+        return self.admin
 
     def run_id(self, key: str) -> int:
         """The id of the demo run ``key`` (e.g. 'master-2-linux')."""
