@@ -126,7 +126,7 @@ def crawl_gets(client: FlaskClient, dataset: Dataset, document: dict[str, Any]) 
         url = operation.url(dataset.path_values) + ''.join(
             f'{"&" if index else "?"}{name}={dataset.query_values[name]}' for index, name in enumerate(sorted(picks)))
         response = client.get(url, headers=dataset.admin)
-        bodies.append(response.get_data(as_text=True))
+        bodies.append(response.data.decode('utf-8', errors='replace'))
         yield f'{operation} ({url})', response
     for download in sorted({path for body in bodies for path in DOWNLOAD.findall(body)}):
         yield f'GET {download}', client.get(download)
