@@ -116,18 +116,22 @@ def test_invalid_utf8_nul_and_terminal_escapes_in_files_come_back_escaped(app, c
     assert base64.b64decode(as_base64.get_json()['content']) == HOSTILE_TEXT
 
 
-@pytest.mark.parametrize('document_bytes', [XXE, BILLION_LAUGHS, DEEP, b'\xff\xfe<x/>', b'<a>' * 10, b''],
-                         ids=['xxe', 'billion laughs', 'deep', 'not utf-8', 'unclosed', 'empty'])
-def test_media_info_bombs_are_refused_quickly_and_the_sample_still_answers(app, client, document_bytes):
-    sample = add_sample()
-    db.session.commit()
-    write_media_info(sample, document_bytes, app)
-    started = time.monotonic()
-    response = client.get(f'/api/v1/samples/{sample.id}', headers=bearer(make_token(make_user('user'))))
-    assert time.monotonic() - started < 2
-    assert response.status_code == 200
-    assert 'media_info' not in response.get_json()
-    assert b'root:' not in response.data and b'lol' not in response.data
+MEDIA_INFO_BOMBS = {'xxe': XXE, 'billion laughs': BILLION_LAUGHS, 'deep': DEEP, 'not utf-8': b'\xff\xfe<x/>',
+                    'unclosed': b'<a>' * 10, 'empty': b''}
+
+
+def test_media_info_bombs_are_refused_quickly_and_the_sample_still_answers(app, client):
+    reader = bearer(make_token(make_user('user')))
+    for label, content in MEDIA_INFO_BOMBS.items():
+        sample = add_sample()
+        db.session.commit()
+        write_media_info(sample, content, app)
+        started = time.monotonic()
+        response = client.get(f'/api/v1/samples/{sample.id}', headers=reader)
+        assert time.monotonic() - started < 2, label
+        assert response.status_code == 200, label
+        assert 'media_info' not in response.get_json(), label
+        assert b'root:' not in response.data and b'lol' not in response.data, label
 
 
 def test_a_gcs_objects_content_type_is_ignored(make_app, gcs_emulator, dataset):

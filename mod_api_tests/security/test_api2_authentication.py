@@ -8,7 +8,6 @@ secret, so response times do not reveal which key ids exist.
 """
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select, update
 
 from mod_api import tokens
@@ -74,13 +73,13 @@ def test_no_refused_credential_authenticates_any_operation(client, dataset, docu
     assert _rows() == before
 
 
-@pytest.mark.parametrize('alter', LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
-def test_look_alikes_of_a_live_token_do_not_open_a_real_operation(client, alter):
+def test_look_alikes_of_a_live_token_do_not_open_a_real_operation(client):
     token = _token()
     assert client.get('/api/v1/runs', headers=bearer(token)).status_code == 200
-    response = client.get('/api/v1/runs', headers={'Authorization': f'Bearer {alter(token)}'})
-    assert_unauthorized(response)
-    assert response.get_json()['details']['reason'] in ('malformed', 'invalid')
+    for label, alter in LOOK_ALIKES.items():
+        response = client.get('/api/v1/runs', headers={'Authorization': f'Bearer {alter(token)}'})
+        assert_unauthorized(response)
+        assert response.get_json()['details']['reason'] in ('malformed', 'invalid'), label
 
 
 def test_an_unknown_key_id_costs_the_same_hash_comparison_as_a_wrong_secret(client, monkeypatch):
