@@ -147,8 +147,11 @@ class Entry:
 
 
 def visible_text(text: str) -> str:
-    """What a terminal would show of the line: escapes and control characters removed, only the part after the
-    last carriage return (a log line can retitle or hyperlink a client's terminal otherwise)."""
+    """What a terminal would show of the line: escapes and control characters removed, the last CR segment kept.
+
+    Escapes of every kind go (OSC, DCS, 8-bit CSI, not only colours): a served line could otherwise retitle or
+    hyperlink a client's terminal.
+    """
     if not text.isprintable():
         text = _CONTROLS.sub('', _ESCAPES.sub('', text))
     if '\r' in text:

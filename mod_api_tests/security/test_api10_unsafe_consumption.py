@@ -19,7 +19,6 @@ from sqlalchemy import select, update
 from mod_api import storage as storage_module
 from mod_api.db import db
 from mod_api.legacy import RegressionTestOutput, Sample
-from mod_api.media_info import media_info_path
 from mod_api_tests.factories import assert_error, bearer, make_token, make_user
 from mod_api_tests.runs_data import add_sample
 from mod_api_tests.samples_data import BILLION_LAUGHS, write_media_info

@@ -120,7 +120,8 @@ def test_another_approval_id_is_404(client, dataset):
         url = f'/api/v1/baseline-approvals/{approval_id}'
         assert_error(client.get(url, headers=dataset.admin), 404, 'not_found')
         assert_error(client.post(f'{url}/review', headers=admin, json={'decision': 'approve'}), 404, 'not_found')
-    assert client.get('/api/v1/baseline-approvals/apr_1', headers=dataset.admin).get_json()['status'] == 'pending_review'
+    pending = client.get('/api/v1/baseline-approvals/apr_1', headers=dataset.admin).get_json()
+    assert pending['status'] == 'pending_review'
 
 
 def _repointed(token, path):

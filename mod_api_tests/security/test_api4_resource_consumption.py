@@ -129,7 +129,8 @@ def test_huge_files_give_answers_of_bounded_size(app, client, dataset):
     repository = app.config['SAMPLE_REPOSITORY']
     run_id, sample_id = dataset.path_values['run_id'], dataset.path_values['sample_id']
     picks = '&'.join(f'{name}={value}' for name, value in dataset.query_values.items())
-    sample = client.get(f'/api/v1/runs/{run_id}/samples/{sample_id}?regression_id={dataset.query_values["regression_id"]}',
+    regression_id = dataset.query_values['regression_id']
+    sample = client.get(f'/api/v1/runs/{run_id}/samples/{sample_id}?regression_id={regression_id}',
                         headers=dataset.admin).get_json()
     expected = next(output['expected_hash'] for output in sample['outputs']
                     if output['output_id'] == dataset.query_values['output_id'])

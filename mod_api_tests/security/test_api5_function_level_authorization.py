@@ -60,8 +60,8 @@ def test_every_role_gets_what_the_document_says_on_every_operation(client, docum
             expected, got = _expected(spec, role), _refusal(response)
             outcomes.add(expected)
             if expected != got:
-                problems.append(f'{operation} as {role}: expected {expected or "the gate passed"}, got {got or "the gate passed"}'
-                                f' ({response.status_code})')
+                problems.append(f'{operation} as {role}: expected {expected or "the gate passed"}, '
+                                f'got {got or "the gate passed"} ({response.status_code})')
     assert problems == []
     assert outcomes == {None, 'scope', 'role'}
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from mod_api.access import allowed_scopes
 from mod_api.db import db
 from mod_api.legacy import RegressionTestOutputFiles as Variant
+from mod_api.legacy import Role, TestStatus, User
 from mod_api.legacy import Test as Run
 from mod_api.legacy import TestProgress as Progress
-from mod_api.legacy import Role, TestStatus, User
 from mod_api_tests.factories import assert_error, bearer, make_token, make_user
 from mod_api_tests.run_writes_data import in_parallel
 
