@@ -114,13 +114,13 @@ def test_an_approval_cannot_be_requested_under_a_run_that_does_not_hold_the_outp
 
 
 def test_another_approval_id_is_404(client, dataset):
-    assert dataset.path_values['approval_id'] == 'apr_1'
+    existing = dataset.path_values['approval_id']
     admin = bearer(make_token(make_user('admin'), allowed_scopes('admin')))
-    for approval_id in ('apr_2', 'apr_2147483647', 'apr_99999999999999999999'):
+    for approval_id in (f'apr_{int(existing[4:]) + 1}', 'apr_2147483647', 'apr_99999999999999999999'):
         url = f'/api/v1/baseline-approvals/{approval_id}'
         assert_error(client.get(url, headers=dataset.admin), 404, 'not_found')
         assert_error(client.post(f'{url}/review', headers=admin, json={'decision': 'approve'}), 404, 'not_found')
-    pending = client.get('/api/v1/baseline-approvals/apr_1', headers=dataset.admin).get_json()
+    pending = client.get(f'/api/v1/baseline-approvals/{existing}', headers=dataset.admin).get_json()
     assert pending['status'] == 'pending_review'
 
 
