@@ -41,6 +41,7 @@ SCOPES_BY_ROLE = {
 }
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 AUTH_ENVIRON_KEY = 'mod_api.auth'
+UNKNOWN_KEY_HASH = tokens.hash_token('ccx_unknown-key')  # compared against when no token has the key id
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ def _authenticate() -> tuple[Principal | None, str | None]:
     row = db.session.execute(
         select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.key_id == key_id)
     ).first()
-    if row is None or not tokens.matches(value, row.ApiToken.secret_hash):
+    # An unknown key id costs the same hash comparison as a wrong secret: response times do not tell them apart.
+    if not tokens.matches(value, row.ApiToken.secret_hash if row is not None else UNKNOWN_KEY_HASH) or row is None:
         return None, 'invalid'
     token, user = row.ApiToken, row.User
     now = utcnow()

@@ -16,6 +16,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 
 log = logging.getLogger('mod_api')
 
+MAX_ERROR_FIELDS = 20  # fields named by one validation_error
+MAX_ERROR_TEXT = 500  # characters of a field name or message in it
 HTTP_ERROR_CODES = {
     400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
     406: 'not_acceptable', 409: 'conflict', 411: 'length_required', 413: 'payload_too_large',
@@ -47,8 +49,22 @@ def not_found(resource: str, identifier: Any) -> ApiError:
 
 
 def validation_error(fields: dict[str, Any], message: str = 'Request failed schema validation.') -> ApiError:
-    """400 ``validation_error`` whose ``details.fields`` maps each offending field to what is wrong with it."""
-    return ApiError(400, 'validation_error', message, {'fields': fields})
+    """400 ``validation_error`` whose ``details.fields`` maps each offending field to what is wrong with it.
+
+    The answer never grows with a hostile request: at most :data:`MAX_ERROR_FIELDS` fields are named (the first
+    ones, names and messages cut at :data:`MAX_ERROR_TEXT` characters) and ``details.omitted_fields`` counts the rest.
+    """
+    shown = {_cut(str(name)): _cut(text) if isinstance(text, str) else text
+             for name, text in list(fields.items())[:MAX_ERROR_FIELDS]}
+    details: dict[str, Any] = {'fields': shown}
+    if len(fields) > MAX_ERROR_FIELDS:
+        details['omitted_fields'] = len(fields) - MAX_ERROR_FIELDS
+    return ApiError(400, 'validation_error', message, details)
+
+
+def _cut(text: str) -> str:
+    """``text``, or its first :data:`MAX_ERROR_TEXT` characters and an ellipsis."""
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT] + '…'
 
 
 def error_response(error: ApiError) -> Response:

@@ -20,6 +20,9 @@ NO_STORE_ENVIRON_KEY = 'mod_api.no_store'
 CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, X-Request-Id, If-None-Match, Idempotency-Key'
 CORS_EXPOSED_HEADERS = ('X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, '
                          'ETag, Location')
+# On every API response (OWASP REST cheat sheet): nothing it returns may be framed or run as active content.
+SECURITY_HEADERS = {'X-Content-Type-Options': 'nosniff', 'X-Frame-Options': 'DENY',
+                    'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'"}
 
 
 def is_api_request() -> bool:
@@ -92,7 +95,7 @@ def finish_api_response(response: Response) -> Response:
     if not is_api_request():
         return response
     response.headers['X-Request-Id'] = g.get('request_id') or uuid.uuid4().hex
-    response.headers['X-Content-Type-Options'] = 'nosniff'
+    response.headers.update(SECURITY_HEADERS)
     if response.status_code in (204, 304) or request.method == 'OPTIONS':
         response.mimetype = 'application/json'
     if request.environ.get(NO_STORE_ENVIRON_KEY):

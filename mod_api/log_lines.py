@@ -91,8 +91,12 @@ SOURCE_RULES = tuple((source, re.compile(start) if start else None, re.compile(i
 ))
 DEFAULT_SOURCE = 'worker'
 
-# --- §4 messages: terminal escape sequences are removed -----------------------------------------------------------
-_ANSI = re.compile(r'\x1b\[[0-?]*[ -/]*[@-~]')
+# --- §4 messages: terminal escape sequences and control characters are removed ------------------------------------
+_ESCAPES = re.compile(
+    r'(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]'  # CSI (colours, cursor moves), 7- and 8-bit
+    r'|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?'  # OSC/DCS/SOS/PM/APC strings
+    r'|\x1b[ -/]*[0-~]?')  # any other escape
+_CONTROLS = re.compile(r'[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]')  # C0 (but tab, CR, LF), DEL and C1
 
 # --- §5 samples ---------------------------------------------------------------------------------------------------
 _SHA = re.compile(r'(?<![0-9a-f])[0-9a-f]{64}')
@@ -143,8 +147,13 @@ class Entry:
 
 
 def visible_text(text: str) -> str:
-    """What a terminal would show of the line: ANSI escapes removed, only the part after the last carriage return."""
-    text = _ANSI.sub('', text) if '\x1b' in text else text
+    """What a terminal would show of the line: escapes and control characters removed, the last CR segment kept.
+
+    Escapes of every kind go (OSC, DCS, 8-bit CSI, not only colours): a served line could otherwise retitle or
+    hyperlink a client's terminal.
+    """
+    if not text.isprintable():
+        text = _CONTROLS.sub('', _ESCAPES.sub('', text))
     if '\r' in text:
         shown = [segment for segment in text.split('\r') if segment.strip()]
         text = shown[-1] if shown else ''
