@@ -25,6 +25,7 @@ DOCUMENTED_ADDITIONS = {
     ('GET', '/baseline-approvals'): 'list baseline approvals',
     ('GET', '/baseline-approvals/{approval_id}'): 'read one baseline approval',
     ('POST', '/baseline-approvals/{approval_id}/review'): 'an admin approves or rejects a pending approval',
+    ('GET', '/runs/{run_id}/comparison'): 'a run against the reference run (issue #7, docs/comparison.md)',
 }
 
 
