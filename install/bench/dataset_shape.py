@@ -130,6 +130,7 @@ class DatasetShape:
         self.fetch_commit: dict[str, str] = {}
         self.plans: list[RunPlan] = []
         self.log_runs: dict[int, int] = {}
+        self.last_ids: dict[str, int] = {'test_fork': 0, 'customized_test': 0, 'test_progress': 0}
         self.log_details: dict[int, list[tuple[int, int, Optional[str]]]] = {}
 
     # --- catalogue -------------------------------------------------------------------------------------------
@@ -316,11 +317,12 @@ class DatasetShape:
             token=hashlib.sha256(f'{self.seed} token {plan.id}'.encode()).hexdigest(), fork_id=plan.fork_id,
             branch='pull_request' if pull_request else 'master', commit=plan.commit, pr_nr=plan.pr_nr))
         if plan.user_id is not None and plan.kind == 'custom':
-            tables['test_fork'].append(dict(user_id=plan.user_id, test_id=plan.id))
+            tables['test_fork'].append(dict(id=self._next_id('test_fork'), user_id=plan.user_id, test_id=plan.id))
         descheduled = plan.ending in ('actions_failed', 'artifact_missing', 'pr_closed')
         unscoped_queue = plan.ending == 'queued' and rng.random() < 0.5
         if not descheduled and not unscoped_queue:
-            tables['customized_test'] += [dict(test_id=plan.id, regression_id=test_id) for test_id in plan.scope]
+            tables['customized_test'] += [dict(id=self._next_id('customized_test'), test_id=plan.id,
+                                               regression_id=test_id) for test_id in plan.scope]
         else:
             plan.scoped = False
         moment = plan.created + timedelta(minutes=1 + rng.randrange(20))
@@ -359,10 +361,15 @@ class DatasetShape:
             at = moment + (timedelta(minutes=2 * index) if status != 'completed' else duration + timedelta(minutes=4))
             if status == 'canceled' and index == len(progress) - 1 and plan.ending == 'time_limit':
                 at = moment + timedelta(minutes=120)
-            tables['test_progress'].append(dict(test_id=plan.id, status=TestStatus.from_string(status),
-                                                timestamp=at, message=message))
+            tables['test_progress'].append(dict(id=self._next_id('test_progress'), test_id=plan.id,
+                                                status=TestStatus.from_string(status), timestamp=at, message=message))
         if progress and progress[-1][0] == 'completed' and plan.kind == 'master':
             self.fetch_commit[plan.platform.value] = plan.commit
+
+    def _next_id(self, table: str) -> int:
+        """The next id of an auto-increment table, given explicitly so ids never depend on the table's history."""
+        self.last_ids[table] += 1
+        return self.last_ids[table]
 
     def _results(self, plan: RunPlan, rng: random.Random, reported: list[int], tables: dict[str, list[Row]]) -> None:
         """Results and result files of the tests a run reported: 2-5% failing on average, in every way."""
