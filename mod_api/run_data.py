@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, or_, select
 
@@ -41,10 +42,15 @@ class Rows:
     outputs: Sequence[tuple[int, int | None, str | None, bool | None, str | None]]
 
 
-def load_run_facts(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] = ()) -> dict[int, RunFacts]:
+def load_run_facts(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] = (),
+                   only_tests: Collection[int] | None = None) -> dict[int, RunFacts]:
     """Facts of every run in ``run_ids`` (ids of existing runs), keyed by run id, in :data:`QUERY_COUNT` queries.
 
     ``api_cancel_row_ids`` are the ids of the ``canceled`` progress rows the API wrote itself (its cancel record).
+    ``only_tests``: keep only the samples of these regression tests (the scope is still decided on the run's whole
+    ``customized_test`` list) and load only their results and files — for reads about a few samples across many
+    runs (a sample's history). Each kept sample is judged exactly as in the full facts, but the run's own status and
+    counts then cover those samples only and must not be used.
     Uses ``db.session``; only columns are selected, so nothing is lazy-loaded afterwards.
     """
     ids = sorted(set(run_ids))
@@ -57,23 +63,34 @@ def load_run_facts(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] =
         customized[run_id].append(regression_id)
     categorised = frozenset(session.scalars(_categorised_tests()))
     scopes = {run_id: in_scope(customized[run_id], categorised) for run_id in ids}
+    kept = None if only_tests is None else sorted(set(only_tests))
+    if kept is not None:
+        wanted = set(kept)
+        scopes = {run_id: tuple(test_id for test_id in scope if test_id in wanted) for run_id, scope in scopes.items()}
     tests = set().union(*scopes.values())
-    files = session.execute(
+    files = session.execute(_of_tests(
         select(TestResultFile.test_id, TestResultFile.regression_test_id, TestResultFile.regression_test_output_id,
-               TestResultFile.got).where(TestResultFile.test_id.in_(ids))).tuples().all()
+               TestResultFile.got).where(TestResultFile.test_id.in_(ids)), TestResultFile.regression_test_id, kept)
+    ).tuples().all()
     compared_outputs = {output_id for _, test_id, output_id, _ in files if test_id in tests}
     rows = Rows(
         progress=session.execute(
             select(TestProgress.id, TestProgress.test_id, TestProgress.status, TestProgress.timestamp,
                    TestProgress.message).where(TestProgress.test_id.in_(ids))).tuples().all(),
         vm_runs=set(session.scalars(select(GcpInstance.test_id).where(GcpInstance.test_id.in_(ids)))),
-        results=session.execute(
+        results=session.execute(_of_tests(
             select(TestResult.test_id, TestResult.regression_test_id, TestResult.runtime, TestResult.exit_code,
-                   TestResult.expected_rc).where(TestResult.test_id.in_(ids))).tuples().all(),
+                   TestResult.expected_rc).where(TestResult.test_id.in_(ids)), TestResult.regression_test_id, kept)
+        ).tuples().all(),
         files=files,
         outputs=session.execute(_outputs_with_variants(sorted(tests), sorted(compared_outputs))).tuples().all(),
     )
     return assemble(scopes, rows, api_cancel_row_ids)
+
+
+def _of_tests(statement: Select, column: Any, kept: Sequence[int] | None) -> Select:
+    """``statement`` restricted to the regression tests ``kept`` (None: unrestricted)."""
+    return statement if kept is None else statement.where(column.in_(kept))
 
 
 def _categorised_tests() -> Select:

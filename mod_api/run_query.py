@@ -21,6 +21,7 @@ number of runs (after :func:`mod_api.run_view.record_first_seen`, which gives ev
     ``pass``. In scope: categorised (an existing category links it) and, when the run has ``customized_test``
     rows, named by one of them; EXISTS makes duplicates count once.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -127,20 +128,45 @@ def local_to_utc(moment: Any) -> ColumnElement[datetime]:
 
 # --- status --------------------------------------------------------------------------------------------------------
 
+def _categorised(regression_id: Any) -> ColumnElement[bool]:
+    """The regression test ``regression_id`` exists and an existing category links it (verdicts.md §1.2)."""
+    link, tested = regressionTestLinkTable, aliased(RegressionTest)
+    return exists(select(tested.id).join(link, link.c.regression_id == tested.id)
+                  .join(Category, Category.id == link.c.category_id).where(tested.id == regression_id)
+                  .correlate_except(tested, link, Category))
+
+
+def _has_customized_rows(run_id: Any) -> ColumnElement[bool]:
+    """The run has ``customized_test`` rows (then they name its scope; else every categorised test is in it)."""
+    return exists().where(CustomizedTest.test_id == run_id).correlate_except(CustomizedTest)
+
+
 def in_scope_condition(run_id: Any, regression_id: Any) -> ColumnElement[bool]:
     """The regression test ``regression_id`` is judged in run ``run_id`` (verdicts.in_scope).
 
     Every subquery here names the tables it reads in ``correlate_except``: SQLAlchemy auto-correlates only to the
     immediately enclosing SELECT, and these are nested several levels below the one reading ``test``.
     """
-    link, tested = regressionTestLinkTable, aliased(RegressionTest)
-    categorised = exists(select(tested.id).join(link, link.c.regression_id == tested.id)
-                         .join(Category, Category.id == link.c.category_id).where(tested.id == regression_id)
-                         .correlate_except(tested, link, Category))
-    customized = exists().where(CustomizedTest.test_id == run_id).correlate_except(CustomizedTest)
     chosen = (exists().where(CustomizedTest.test_id == run_id, CustomizedTest.regression_id == regression_id)
               .correlate_except(CustomizedTest))
-    return and_(categorised, or_(~customized, chosen))
+    return and_(_categorised(regression_id), or_(~_has_customized_rows(run_id), chosen))
+
+
+def _some_test_in_scope(run_id: Any, condition: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
+    """Some regression test in the run's scope satisfies ``condition(regression id)``.
+
+    Driven by the scope itself: a run with ``customized_test`` rows walks those rows (a few hundred, read from the
+    ``(test_id, regression_id)`` lookup index), and only a run without any walks every regression test. Same
+    answer as ``EXISTS (regression test WHERE in_scope_condition AND condition)``, without probing every
+    regression test of the platform for every run.
+    """
+    chosen, tested = aliased(CustomizedTest), aliased(RegressionTest)
+    customized = _has_customized_rows(run_id)
+    by_rows = exists(select(chosen.id).where(chosen.test_id == run_id, _categorised(chosen.regression_id),
+                                             condition(chosen.regression_id)).correlate_except(chosen))
+    every_test = exists(select(tested.id).where(_categorised(tested.id), condition(tested.id))
+                        .correlate_except(tested))
+    return or_(and_(customized, by_rows), and_(~customized, every_test))
 
 
 def _some_sample_failed(run_id: Any) -> ColumnElement[bool]:
@@ -157,25 +183,20 @@ def _some_sample_failed(run_id: Any) -> ColumnElement[bool]:
     file_differs = (exists().where(TestResultFile.test_id == run_id, TestResultFile.got.isnot(None), ~accepted,
                                    in_scope_condition(run_id, TestResultFile.regression_test_id))
                     .correlate_except(TestResultFile))
-    tested, reported = aliased(RegressionTest), aliased(TestResultFile)
-    required = aliased(RegressionTestOutput)
-    output_missing = exists(select(tested.id).where(
-        in_scope_condition(run_id, tested.id),
-        ~exists().where(reported.test_id == run_id, reported.regression_test_id == tested.id)
-        .correlate_except(reported),
-        exists().where(required.regression_id == tested.id, required.ignore == false()).correlate_except(required))
-        .correlate_except(tested))
-    return or_(exit_code_differs, file_differs, output_missing)
+    reported, required = aliased(TestResultFile), aliased(RegressionTestOutput)
+
+    def output_missing(regression_id: Any) -> ColumnElement[bool]:
+        no_file = ~exists().where(reported.test_id == run_id, reported.regression_test_id == regression_id) \
+            .correlate_except(reported)
+        return and_(no_file, exists().where(required.regression_id == regression_id, required.ignore == false())
+                    .correlate_except(required))
+    return or_(exit_code_differs, file_differs, _some_test_in_scope(run_id, output_missing))
 
 
 def _some_sample_without_result(run_id: Any) -> ColumnElement[bool]:
     """Some in-scope regression test has no ``test_result`` row in the run."""
-    tested = aliased(RegressionTest)
-    return exists(select(tested.id).where(
-        in_scope_condition(run_id, tested.id),
-        ~exists().where(TestResult.test_id == run_id, TestResult.regression_test_id == tested.id)
-        .correlate_except(TestResult))
-        .correlate_except(tested))
+    return _some_test_in_scope(run_id, lambda regression_id: ~exists().where(
+        TestResult.test_id == run_id, TestResult.regression_test_id == regression_id).correlate_except(TestResult))
 
 
 def status_expression(run_id: Any, last: Any, has_progress: ColumnElement[bool],

@@ -16,7 +16,7 @@ filters and sorts agree with these documents.
 
 Everything for a page is loaded in a constant number of queries (no per-row lazy loads).
 """
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -108,8 +108,12 @@ def record_first_seen(run_ids: Iterable[int] | None = None) -> None:
     db.session.commit()
 
 
-def load_runs(run_ids: Sequence[int]) -> dict[int, RunView]:
-    """RunViews of the existing runs among ``run_ids``, keyed by id (a constant number of queries)."""
+def load_runs(run_ids: Sequence[int], only_tests: Collection[int] | None = None) -> dict[int, RunView]:
+    """RunViews of the existing runs among ``run_ids``, keyed by id (a constant number of queries).
+
+    ``only_tests``: judge only the samples of these regression tests (``run_data.load_run_facts``); the views'
+    times and sample verdicts are exact, their run status and counts are not the run's and must not be served.
+    """
     ids = sorted(set(run_ids))
     if not ids:
         return {}
@@ -119,7 +123,7 @@ def load_runs(run_ids: Sequence[int]) -> dict[int, RunView]:
                            .where(Test.id.in_(ids))).all()
     records = {record.run_id: record for record in session.scalars(select(RunRecord)
                                                                     .where(RunRecord.run_id.in_(ids)))}
-    facts = load_run_facts(ids, api_cancel_rows(ids))
+    facts = load_run_facts(ids, api_cancel_rows(ids), only_tests)
     vm_times = dict(session.execute(select(GcpInstance.test_id, func.min(GcpInstance.timestamp))
                                     .where(GcpInstance.test_id.in_(ids)).group_by(GcpInstance.test_id)).tuples().all())
     starters: dict[int, str] = {}

@@ -76,7 +76,7 @@ def sample_history(sample_id: int, filters: RunFilters, limit: int, offset: int)
     total = db.session.scalar(select(func.count()).select_from(pairs.subquery('pairs'))) or 0
     page = db.session.execute(pairs.order_by(Test.id.desc(), pairs.selected_columns.regression_id)
                               .limit(limit).offset(offset)).tuples().all()
-    views = load_runs([run_id for run_id, _ in page])
+    views = load_runs([run_id for run_id, _ in page], only_tests={regression_id for _, regression_id in page})
     return _entries(sample_id, page, views), total
 
 

@@ -185,3 +185,35 @@ def test_the_number_of_queries_does_not_depend_on_runs_or_results(app: Flask) ->
     assert len(page) == 30
     in_scope_files = 10 * (12 * 2) + 10 * (5 * 2) + 10 * (10 * 2)  # no customized rows: all 12 tests; then 5; 10
     assert sum(len(sample.files) for facts in page.values() for sample in facts.samples) == in_scope_files
+
+
+def test_facts_of_some_tests_judge_those_samples_like_the_full_facts(app: Flask) -> None:
+    category = add_category('General')
+    tests = [add_regression_test(category, outputs=((REF, False),))[0] for _ in range(6)]
+    fork = add_fork()
+    scoped = add_run(fork, *DONE, customized=(tests[0].id, tests[1].id, tests[2].id))  # tests[3] not in its scope
+    everything = add_run(fork, *DONE)
+    running = add_run(fork, (TestStatus.preparation, 'Loaded'), (TestStatus.testing, 'Running tests'))
+    other = add_run(fork, *DONE, customized=(tests[0].id,))  # none of the chosen tests in its scope
+    for run in (scoped, everything, running, other):
+        store(*[RunResult(run.id, test.id, 10, index % 2, 0) for index, test in enumerate(tests[:3])],
+              *[RunResultFile(run.id, test.id, test.output_files[0].id, REF, OTHER if index == 2 else None)
+                for index, test in enumerate(tests[:3])])
+    db.session.commit()
+    runs, chosen = [scoped.id, everything.id, running.id, other.id], {tests[1].id, tests[2].id, tests[3].id}
+
+    with counted_queries() as statements:
+        some = load_run_facts(runs, only_tests=chosen)
+    full = load_run_facts(runs)
+
+    assert len(statements) == QUERY_COUNT
+    assert [sample.regression_id for sample in some[scoped.id].samples] == [tests[1].id, tests[2].id]
+    assert [sample.regression_id for sample in some[everything.id].samples] == sorted(chosen)
+    assert some[other.id].samples == ()
+    for run_id in runs:
+        expected = {sample.regression_id: sample for sample in judge(full[run_id]).samples
+                    if sample.regression_id in chosen}
+        assert {sample.regression_id: sample for sample in judge(some[run_id]).samples} == expected
+        assert all(sample.files == next(item for item in full[run_id].samples
+                                        if item.regression_id == sample.regression_id).files
+                   for sample in some[run_id].samples)

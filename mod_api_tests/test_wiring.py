@@ -53,5 +53,8 @@ def test_api_tables_command_adds_lookup_indexes_only_where_the_database_lacks_th
     with app.app_context():
         inspector = sqlalchemy.inspect(db.engine)
         names = [index['name'] for index in inspector.get_indexes('test_progress')]
+        vm_names = [index['name'] for index in inspector.get_indexes('gcp_instance')]
     # SQLite has no index on foreign key columns; InnoDB indexes every foreign key column itself.
-    assert ('ix_mod_api_test_progress_test_id' in names) == (backend == 'sqlite')
+    assert ('ix_mod_api_gcp_instance_test_id' in vm_names) == (backend == 'sqlite')
+    # The two-column lookup indexes exist nowhere by themselves.
+    assert names.count('ix_mod_api_test_progress_test_id_timestamp') == 1
