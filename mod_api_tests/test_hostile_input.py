@@ -28,7 +28,7 @@ from mod_api.signing import DOWNLOAD_SALT, TokenSigner
 from mod_api_tests.conftest import SECRET
 from mod_api_tests.factories import assert_error, bearer, make_token, make_user
 from mod_api_tests.invariants import assert_error_response, error_response_validator
-from mod_api_tests.results_data import World, build_world, repository, results_path, store_files
+from mod_api_tests.results_data import World, build_world, repository, results_path, sha, store_files
 from mod_api_tests.run_writes_data import GENEROUS_LIMIT, fresh
 
 API = '/api/v1'
@@ -37,6 +37,7 @@ HUGE = (2**31, 2**63, 10**100)
 COMMIT = 'a' * 40
 RUN_BODY = {'commit_sha': COMMIT, 'platform': 'linux', 'repository': 'owner/repo'}
 CANARY_TEXT = b'canary: this file lies outside the sample repository'
+SYMLINKED = b'the content whose name a symlink to the canary takes'
 OPENED: list[str] = []
 WATCHED: set[str] = set()
 
@@ -305,15 +306,15 @@ def hostile_world(app: Flask, canary: Path) -> World:
     world = build_world()
     store_files(app, world.files)
     files = db.session.scalars(select(RunResultFile).where(RunResultFile.test_id == world.done)).all()
-    for file, name in zip(files, TRAVERSALS + (str(canary.with_suffix('')),) * len(files)):
-        file.got = name
+    for file, name in zip(files, (sha(SYMLINKED), str(canary.with_suffix(''))) + TRAVERSALS):
+        file.got = name  # the symlink below, the canary's absolute path, traversals (the outputs get the others)
     outputs = db.session.scalars(select(RegressionTestOutput)).all()
     for output, name in zip(outputs, reversed(TRAVERSALS)):
         output.correct = name
     for sample, name in zip(db.session.scalars(select(Sample)).all(), TRAVERSALS):
         sample.sha, sample.extension = name, '/../../canary'
     db.session.commit()
-    target = repository(app) / results_path(b'symlinked')
+    target = repository(app) / results_path(SYMLINKED)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.symlink_to(canary)
     (repository(app) / 'LogFiles').mkdir(exist_ok=True)
