@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any, cast
+from urllib.parse import unquote_to_bytes
 
 from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -90,6 +91,9 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
 
 def parse_query(schema: Schema | None) -> dict[str, Any]:
     """Validate ``request.args`` against ``schema``; without a schema any parameter is unknown."""
+    undecodable = _undecodable_parameters()
+    if undecodable:
+        raise validation_error(undecodable)
     raw: dict[str, Any] = {}
     duplicated: dict[str, str] = {}
     known = schema.fields if schema is not None else {}
@@ -109,6 +113,22 @@ def parse_query(schema: Schema | None) -> dict[str, Any]:
             raise validation_error({name: 'Unknown field.' for name in raw})
         return {}
     return load(schema, raw)
+
+
+def _undecodable_parameters() -> dict[str, str]:
+    """Query parameters whose name or value is not UTF-8 once percent-decoded.
+
+    Werkzeug replaces such bytes with U+FFFD, so a filter would silently search for something nobody sent.
+    """
+    undecodable: dict[str, str] = {}
+    for pair in request.query_string.split(b'&'):
+        name, _, value = (unquote_to_bytes(part.replace(b'+', b' ')) for part in pair.partition(b'='))
+        try:
+            name.decode('utf-8')
+            value.decode('utf-8')
+        except UnicodeDecodeError:
+            undecodable[name.decode('utf-8', 'replace')] = 'Not valid UTF-8.'
+    return undecodable
 
 
 def parse_headers(schema: Schema) -> dict[str, Any]:

@@ -24,7 +24,8 @@ SECRET = 'test-secret-key-0123456789abcdef'
 pytest_plugins = ['mod_api_tests.gcs_emulator']
 
 
-def _all_tables() -> list[sqlalchemy.Table]:
+def all_tables() -> list[sqlalchemy.Table]:
+    """Every table of the test database: the legacy ones, then mod_api's own."""
     from mod_api import models  # noqa: F401  (registers mod_api's tables)
     return list(Base.metadata.sorted_tables) + list(db.metadata.sorted_tables)
 
@@ -87,7 +88,7 @@ def _empty_all_tables(uri: str) -> None:
     with engine.begin() as connection:
         if engine.dialect.name == 'mysql':
             connection.execute(sqlalchemy.text('SET FOREIGN_KEY_CHECKS=0'))
-        for table in reversed(_all_tables()):
+        for table in reversed(all_tables()):
             connection.execute(table.delete())
         if engine.dialect.name == 'mysql':
             connection.execute(sqlalchemy.text('SET FOREIGN_KEY_CHECKS=1'))
