@@ -12,6 +12,8 @@ from mod_api.models import ApiToken
 from mod_api.timeutil import utcnow
 
 PASSWORD = 'correct horse battery'
+# The operation that revokes the token it is called with: generated callers give it a token of its own.
+REVOKES_ITS_TOKEN = ('DELETE', '/auth/tokens/current')
 
 
 def fast_hash(password: str = PASSWORD) -> str:

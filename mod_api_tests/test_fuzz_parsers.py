@@ -33,7 +33,7 @@ from mod_api.db import db
 from mod_api.legacy import User
 from mod_api_tests import approvals_data, results_data
 from mod_api_tests.contract import operations
-from mod_api_tests.factories import bearer, fast_hash, make_token, make_user
+from mod_api_tests.factories import REVOKES_ITS_TOKEN, bearer, fast_hash, make_token, make_user
 from mod_api_tests.invariants import (
     assert_error_response,
     assert_nothing_written,
@@ -48,7 +48,6 @@ CASES_PER_OPERATION = {'sqlite': 290, 'mysql': 100}
 SEED = int(os.environ.get('API_FUZZ_SEED', '20260101'))
 CASES_OVERRIDE = os.environ.get('API_FUZZ_EXAMPLES')
 MINIMUM_TOTAL = {'sqlite': 10_000, 'mysql': 3_000}
-REVOKES_ITS_TOKEN = ('DELETE', '/auth/tokens/current')
 WRITE_METHODS = ('POST', 'PUT', 'PATCH', 'DELETE')
 
 

@@ -41,12 +41,11 @@ from mod_api.db import db
 from mod_api.legacy import User
 from mod_api_tests import approvals_data, results_data
 from mod_api_tests.contract import operations
-from mod_api_tests.factories import make_token, make_user
+from mod_api_tests.factories import REVOKES_ITS_TOKEN, make_token, make_user
 
 MAX_EXAMPLES = 50
 SEED = 20260101
 GENEROUS_LIMIT = '100000/minute'
-REVOKES_ITS_TOKEN = ('DELETE', '/auth/tokens/current')
 MIN_LINKS_COVERED = 10
 LINKS_COVERED = re.compile(r'API Links:\s+(\d+) covered / (\d+) selected')
 

@@ -17,12 +17,11 @@ from mod_api.access import allowed_scopes
 from mod_api.db import db
 from mod_api_tests.approvals_data import REASON
 from mod_api_tests.contract import Document, operations
-from mod_api_tests.factories import bearer, make_token, make_user
+from mod_api_tests.factories import REVOKES_ITS_TOKEN, bearer, make_token, make_user
 
 PREFIX = '/api/v1'
 DOWNLOAD = re.compile(r'https?://[^/]+(/api/v1/downloads/[^"?#\s]+)')
 PATH_PARAMETER = re.compile(r'{(\w+)}')
-REVOKES_ITS_TOKEN = ('DELETE', '/auth/tokens/current')
 
 
 @dataclass(frozen=True)
