@@ -11,6 +11,7 @@ together) and returns :class:`Answer` tuples; :func:`call` sends one.
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -79,6 +80,11 @@ class Gunicorn:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f'gunicorn did not answer:\n{self.log.read_text()[-3000:]}') from None
                 time.sleep(0.2)
+
+    def served_seconds(self, path: str, status: int) -> list[float]:
+        """How long each request for ``path`` answered ``status`` took inside gunicorn (its access log)."""
+        pattern = re.compile(rf'"[A-Z]+ {re.escape(path)}(?:\?\S*)? HTTP/1\.1" {status} \S+ (\d+)ms')
+        return [int(match.group(1)) / 1000 for match in pattern.finditer(self.log.read_text())]
 
     def stop(self) -> None:
         """Stop it (SIGTERM to the process this object started, then wait)."""
