@@ -108,12 +108,17 @@ def record_first_seen(run_ids: Iterable[int] | None = None) -> None:
     db.session.commit()
 
 
-def load_runs(run_ids: Sequence[int]) -> dict[int, RunView]:
-    """RunViews of the existing runs among ``run_ids``, keyed by id (a constant number of queries)."""
+def load_runs(run_ids: Sequence[int], recorded: bool = False) -> dict[int, RunView]:
+    """RunViews of the existing runs among ``run_ids``, keyed by id (a constant number of queries).
+
+    ``recorded``: the runs already have their API record (a write that just made them, still uncommitted), so
+    :func:`record_first_seen`, which commits, is skipped.
+    """
     ids = sorted(set(run_ids))
     if not ids:
         return {}
-    record_first_seen(ids)
+    if not recorded:
+        record_first_seen(ids)
     session = db.session
     rows = session.execute(select(Test, Fork.github).outerjoin(Fork, Fork.id == Test.fork_id)
                            .where(Test.id.in_(ids))).all()
