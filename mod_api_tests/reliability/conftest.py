@@ -39,6 +39,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.reliability)
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures this run recorded (the same lines the full run writes to reliability-results.md)."""
+    if FIGURES:
+        terminalreporter.section('reliability figures')
+        for backend, what, figure in FIGURES:
+            terminalreporter.write_line(f'[{backend}] {what}: {figure}')
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """After a full run that passed, write its figures to ``mod_api/docs/reliability-results.md``."""
     if FULL and FIGURES and exitstatus == 0:

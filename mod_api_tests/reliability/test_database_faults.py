@@ -74,7 +74,10 @@ def test_a_lost_database_is_a_bounded_json_503_and_the_same_workers_recover(app,
     assert {answer.status for answer in burst(server, 'GET', ['/api/v1/runs'] * REQUESTS, headers)} == {200}
     workers = booted_workers(server)
 
-    database.refuse() if fault == 'stopped' else database.blackhole()  # hung: pooled connections stall too
+    if fault == 'stopped':
+        database.refuse()
+    else:
+        database.blackhole()  # pooled connections stall too
     during = burst(server, 'GET', ['/api/v1/runs'] * REQUESTS, headers)
     health = call(server, 'GET', HEALTH)
 
@@ -91,6 +94,6 @@ def test_a_lost_database_is_a_bounded_json_503_and_the_same_workers_recover(app,
     recovery = recover(server, headers)
     assert booted_workers(server) == workers  # no worker was replaced
     assert call(server, 'GET', HEALTH).body['status'] == 'ok'
-    record(f'database {fault} while serving', f'{REQUESTS} requests: all JSON 503 service_unavailable, slowest '
-                                              f'{slowest:.1f} s in a worker; health 503 down in {health.seconds:.1f} s; back: '
-                                              f'every worker served again after {recovery:.1f} s, no restart')
+    record(f'database {fault} while serving',
+           f'{REQUESTS} requests: all JSON 503 service_unavailable, slowest {slowest:.1f} s in a worker; health 503 '
+           f'down in {health.seconds:.1f} s; back: every worker served again after {recovery:.1f} s, no restart')

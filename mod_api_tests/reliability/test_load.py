@@ -1,4 +1,4 @@
-"""Load over gunicorn (4 workers, Redis rate limits): budgets that hold across workers, concurrent writes that stay right.
+"""Load over gunicorn (4 workers, Redis rate limits): budgets that hold across workers, writes that stay right.
 
 Bursts open every connection first and release all requests together (:func:`served.burst`). Each budget gets
 exactly its limit admitted and every other request 429 with the contract's headers; nothing answers 5xx. On
@@ -19,7 +19,8 @@ from mod_api.legacy import Test as Run
 from mod_api.legacy import TestProgress
 from mod_api.models import ApiToken, BaselineApproval, RunCancellation, RunRecord
 from mod_api_tests import factories
-from mod_api_tests.approvals_data import APPROVALS, URL as APPROVAL_URL, mismatch, variants_of
+from mod_api_tests.approvals_data import APPROVALS, mismatch, variants_of
+from mod_api_tests.approvals_data import URL as APPROVAL_URL
 from mod_api_tests.reliability.conftest import BURST, server_config
 from mod_api_tests.reliability.served import Answer, Gunicorn, burst
 from mod_api_tests.run_writes_data import COMMIT, audit_rows, caller, count, fresh, regression_tests
