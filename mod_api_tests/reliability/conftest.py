@@ -31,12 +31,22 @@ RESULTS = ROOT / 'mod_api' / 'docs' / 'reliability-results.md'
 FIGURES: list[tuple[str, str, str]] = []  # (backend, what, figure) in the order the tests recorded them
 
 
+FOLDER = Path(__file__).parent
+RAN: dict[str, bool] = {'deselected': False}
+RAN_MODULES: set[Path] = set()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test of this folder ``reliability``."""
-    folder = Path(__file__).parent
     for item in items:
-        if folder in Path(str(item.fspath)).parents:
+        if FOLDER in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.reliability)
+            RAN_MODULES.add(Path(str(item.fspath)))
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Remember that part of the suite was left out (-k, -m): its figures are then not written."""
+    RAN['deselected'] = RAN['deselected'] or any(FOLDER in Path(str(item.fspath)).parents for item in items)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -48,8 +58,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After a full run that passed, write its figures to ``mod_api/docs/reliability-results.md``."""
-    if FULL and FIGURES and exitstatus == 0:
+    """After a full run of the whole suite that passed, write its figures to ``mod_api/docs/reliability-results.md``."""
+    whole = RAN_MODULES == set(FOLDER.glob('test_*.py')) and not RAN['deselected']
+    if FULL and FIGURES and exitstatus == 0 and whole:
         RESULTS.write_text(results_document())
 
 
