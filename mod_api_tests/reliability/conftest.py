@@ -25,6 +25,8 @@ from mod_api_tests.run_writes_data import generous_app
 FULL = os.environ.get('API_RELIABILITY_FULL') == '1'
 FAST_BURST, FULL_BURST = 150, 1000
 BURST = FULL_BURST if FULL else FAST_BURST
+# A variant the fast subset leaves to the full run (its in-process counterpart runs in every test run).
+FULL_ONLY = pytest.mark.skipif(not FULL, reason='full reliability run only (install/reliability.sh)')
 SHARED_REDIS = ('127.0.0.1', 6379)
 SECRET = 'reliability-secret-0123456789abcdef'
 RESULTS = ROOT / 'mod_api' / 'docs' / 'reliability-results.md'

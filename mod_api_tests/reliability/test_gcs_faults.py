@@ -12,7 +12,7 @@ import pytest
 
 from mod_api_tests.gcs_emulator import GcsEmulator
 from mod_api_tests.logs_data import put_local
-from mod_api_tests.reliability.conftest import server_config
+from mod_api_tests.reliability.conftest import FULL_ONLY, server_config
 from mod_api_tests.reliability.fault_proxy import FaultProxy
 from mod_api_tests.reliability.served import Gunicorn, call
 from mod_api_tests.test_artifacts import GOT, REF1, artifact_run, results_reader, statuses
@@ -50,7 +50,8 @@ def gcs_health(server: Gunicorn) -> tuple[int, str, str]:
     return answer.status, answer.body['status'], gcs
 
 
-@pytest.mark.parametrize('fault', ['refused', 'hung', 'slow'])
+@pytest.mark.parametrize('fault', ['refused', pytest.param('hung', marks=FULL_ONLY),
+                                   pytest.param('slow', marks=FULL_ONLY)])
 def test_gcs_failing_leaves_local_files_served_and_statuses_bounded(app, server: Gunicorn, repository: Path,
                                                                     link: FaultProxy, gcs_emulator: GcsEmulator,
                                                                     fault: str, record) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mod_api_tests.reliability.conftest import SHARED_REDIS, server_config
+from mod_api_tests.reliability.conftest import FULL_ONLY, SHARED_REDIS, server_config
 from mod_api_tests.reliability.fault_proxy import FaultProxy
 from mod_api_tests.reliability.served import Gunicorn, burst
 from mod_api_tests.run_writes_data import caller
@@ -45,7 +45,7 @@ def storage_statuses(server: Gunicorn) -> set[tuple[int, str, str]]:
             for answer in answers}
 
 
-@pytest.mark.parametrize('fault', ['stopped', 'hung'])
+@pytest.mark.parametrize('fault', ['stopped', pytest.param('hung', marks=FULL_ONLY)])
 def test_without_redis_the_api_serves_per_process_limits_then_shared_limits_resume(app, server: Gunicorn,
                                                                                    redis_link: FaultProxy,
                                                                                    fault: str, record) -> None:
