@@ -51,6 +51,9 @@ API_MAX_BODY_BYTES = 65536
 API_CORS_ORIGINS = ''
 # GCS API endpoint override, e.g. http://127.0.0.1:9023 for gcp-storage-emulator; empty: Google.
 API_GCS_ENDPOINT = ''
+# Longest wait in seconds for one MySQL read or write (1-20); a hung database is answered 503 after at most this
+# plus the 5 s connect timeout, before gunicorn's 30 s worker timeout.
+API_DB_READ_TIMEOUT_SECONDS = 10
 # Timeout in seconds of one GCS call made by the API.
 API_GCS_TIMEOUT_SECONDS = 2
 # Lifetime in minutes of the download URLs the API hands out.

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from flask import request
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from mod_api import tokens
 from mod_api.db import db
@@ -100,10 +101,20 @@ def require_role(principal: Principal, roles: Sequence[str]) -> None:
 
 
 def _resolve() -> tuple[Principal | None, str | None]:
-    """The caller and why there is none, authenticated once per request."""
+    """The caller and why there is none, authenticated once per request.
+
+    A database error is kept too and raised again to later callers, so an unreachable database costs the request
+    one wait for it (the rate limiter asks first and falls back to the caller's address), not one per caller.
+    """
     if AUTH_ENVIRON_KEY not in request.environ:
-        request.environ[AUTH_ENVIRON_KEY] = _authenticate()
-    return request.environ[AUTH_ENVIRON_KEY]
+        try:
+            request.environ[AUTH_ENVIRON_KEY] = _authenticate()
+        except SQLAlchemyError as error:
+            request.environ[AUTH_ENVIRON_KEY] = error
+    resolved = request.environ[AUTH_ENVIRON_KEY]
+    if isinstance(resolved, SQLAlchemyError):
+        raise resolved
+    return resolved
 
 
 def _authenticate() -> tuple[Principal | None, str | None]:

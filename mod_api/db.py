@@ -9,6 +9,9 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from mod_api.settings import DB_READ_TIMEOUT_SECONDS
 
 NAMING_CONVENTION = {
     'ix': 'ix_%(table_name)s_%(column_0_N_name)s',
@@ -20,16 +23,23 @@ NAMING_CONVENTION = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 
 MYSQL_TIMEOUT_SECONDS = 5
+# Drivers that take read/write timeouts (both MySQL drivers the platform and the standalone app use).
+TIMED_MYSQL_DRIVERS = ('mysqldb', 'pymysql')
 
 
-def engine_options(database_uri: str) -> dict[str, Any]:
-    """Engine options that keep a request from hanging on a dead database and recover when it is back."""
+def engine_options(database_uri: str, read_timeout: int) -> dict[str, Any]:
+    """Engine options that keep a request from hanging on a dead database and recover when it is back.
+
+    A connection attempt gives up after ``MYSQL_TIMEOUT_SECONDS``, a read or write after ``read_timeout``
+    (``API_DB_READ_TIMEOUT_SECONDS``), so a hung database costs a request at most both (the pre-ping of a pooled
+    connection, then one new connection) and it is answered 503 before gunicorn's worker timeout kills it.
+    """
     url = make_url(database_uri)
     options: dict[str, Any] = {'pool_pre_ping': True}
     if url.get_backend_name() == 'mysql':
         timeouts = {'connect_timeout': MYSQL_TIMEOUT_SECONDS}
-        if url.get_driver_name() == 'mysqldb':
-            timeouts.update(read_timeout=30, write_timeout=30)
+        if url.get_driver_name() in TIMED_MYSQL_DRIVERS:
+            timeouts.update(read_timeout=read_timeout, write_timeout=read_timeout)
         options.update(pool_recycle=3600, connect_args=timeouts)
     return options
 
@@ -37,7 +47,8 @@ def engine_options(database_uri: str) -> dict[str, Any]:
 def init_db(app: Flask) -> None:
     """Bind the API's session to ``DATABASE_URI`` on ``app`` (already resolved by the settings)."""
     app.config['SQLALCHEMY_DATABASE_URI'] = app.config['DATABASE_URI']
-    app.config.setdefault('SQLALCHEMY_ENGINE_OPTIONS', engine_options(app.config['DATABASE_URI']))
+    read_timeout = app.config.get('API_DB_READ_TIMEOUT_SECONDS', DB_READ_TIMEOUT_SECONDS)
+    app.config.setdefault('SQLALCHEMY_ENGINE_OPTIONS', engine_options(app.config['DATABASE_URI'], read_timeout))
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == 'sqlite':
@@ -68,6 +79,9 @@ def create_api_tables(app: Flask) -> None:
     """Create mod_api's own tables, and its lookup indexes on legacy tables where missing (idempotent).
 
     Legacy table definitions are never changed: no column is added, only an index where none covers the columns.
+    Safe when several processes run it at once (gunicorn workers starting ``run.py`` on SQLite): the indexes are
+    created ``IF NOT EXISTS`` there, and a table another process created between the check and the CREATE makes
+    the pass start over once, when it is seen and skipped.
     """
     from mod_api import models  # noqa: F401  (registers the tables on db.metadata)
     with app.app_context():
@@ -75,16 +89,24 @@ def create_api_tables(app: Flask) -> None:
         mysql = db.engine.dialect.name == 'mysql'
         engine = create_engine(db.engine.url) if mysql else db.engine
         try:
-            db.metadata.create_all(engine)
-            _create_lookup_indexes(engine)
+            try:
+                _create_all(engine)
+            except OperationalError:  # "already exists": a concurrent process won the race for a table
+                _create_all(engine)
         finally:
             if mysql:
                 engine.dispose()
 
 
+def _create_all(engine: Any) -> None:
+    db.metadata.create_all(engine)
+    _create_lookup_indexes(engine)
+
+
 def _create_lookup_indexes(engine: Any) -> None:
     inspector = inspect(engine)
     tables = set(inspector.get_table_names())
+    if_not_exists = 'IF NOT EXISTS ' if engine.dialect.name == 'sqlite' else ''
     with engine.begin() as connection:
         for table, columns in LEGACY_LOOKUP_INDEXES:
             if table not in tables:
@@ -94,4 +116,4 @@ def _create_lookup_indexes(engine: Any) -> None:
                 covered += [tuple(key['constrained_columns']) for key in inspector.get_foreign_keys(table)]
             if not any(existing[:len(columns)] == columns for existing in covered):
                 name = f"ix_mod_api_{table}_{'_'.join(columns)}"
-                connection.execute(text(f"CREATE INDEX {name} ON {table} ({', '.join(columns)})"))
+                connection.execute(text(f"CREATE INDEX {if_not_exists}{name} ON {table} ({', '.join(columns)})"))

@@ -6,7 +6,8 @@ A client may send ``Idempotency-Key`` (1-255 visible ASCII characters, else 400)
 * The first request claims the key: it inserts an ``api_idempotency`` row as the first write of its transaction.
   The row's unique (token, operation, key) makes a concurrent request with that key wait for this transaction
   (MariaDB's lock on the new index entry, SQLite's write lock) and then fail to insert its own row.
-* When the write is accepted (2xx), the row keeps the response: status, exact body and ``Location``. When the
+* When the write is accepted (2xx), the row keeps the response: status, exact body and ``Location``, committed
+  in the same transaction as the write (never a run without its answer, nor an answer without its run). When the
   write is refused or fails, the row goes away with the rolled-back transaction (or is deleted), so the key can be
   used again: only accepted requests are remembered (a refusal may not hold tomorrow, e.g. an environment back
   from maintenance).
@@ -81,24 +82,29 @@ def run_once(action: str, principal: Principal, key: str | None, payload: Any,
              perform: Callable[[], Response]) -> Response:
     """``perform()`` the write at most once per key (see the module docstring); without a key, just perform it.
 
+    ``perform`` adds the write's rows and builds its response without committing: this function commits them, with
+    the key's claim and stored answer, in one transaction (a database error at any point leaves none of it).
+
     ``action`` names the operation (and its audit action); ``key`` is the validated header (``IdempotencyHeaders``,
     declared on the operation); ``payload`` is the validated request body.
     """
     if key is None:
-        return perform()
+        response = perform()
+        db.session.commit()
+        return response
     fingerprint = _fingerprint(payload)
     claim = _claim_or_replay(action, principal, key, fingerprint)
     if isinstance(claim, Response):
         return claim
     try:
         response = perform()
+        if 200 <= response.status_code < 300:
+            _answer(claim, fingerprint, response)
+        else:
+            _release(claim)
     except BaseException:
         _release(claim)
         raise
-    if 200 <= response.status_code < 300:
-        _answer(claim, fingerprint, response)
-    else:
-        _release(claim)
     return response
 
 
@@ -178,7 +184,7 @@ def _forget(record: IdempotencyRecord) -> None:
 
 
 def _answer(claim: Claim, fingerprint: str, response: Response) -> None:
-    """Store the accepted response on the claimed row."""
+    """Store the accepted response on the claimed row and commit it with the write."""
     envelope = json.dumps({'request': fingerprint, 'body': response.get_data(as_text=True),
                            'headers': {name: response.headers[name] for name in REPLAYED_HEADERS
                                        if name in response.headers}})

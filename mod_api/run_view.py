@@ -108,16 +108,20 @@ def record_first_seen(run_ids: Iterable[int] | None = None) -> None:
     db.session.commit()
 
 
-def load_runs(run_ids: Sequence[int], only_tests: Collection[int] | None = None) -> dict[int, RunView]:
+def load_runs(run_ids: Sequence[int], only_tests: Collection[int] | None = None,
+              recorded: bool = False) -> dict[int, RunView]:
     """RunViews of the existing runs among ``run_ids``, keyed by id (a constant number of queries).
 
     ``only_tests``: judge only the samples of these regression tests (``run_data.load_run_facts``); the views'
     times and sample verdicts are exact, their run status and counts are not the run's and must not be served.
+    ``recorded``: the runs already have their API record (a write that just made them, still uncommitted), so
+    :func:`record_first_seen`, which commits, is skipped.
     """
     ids = sorted(set(run_ids))
     if not ids:
         return {}
-    record_first_seen(ids)
+    if not recorded:
+        record_first_seen(ids)
     session = db.session
     rows = session.execute(select(Test, Fork.github).outerjoin(Fork, Fork.id == Test.fork_id)
                            .where(Test.id.in_(ids))).all()

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 REQUIRED = object()
+DB_READ_TIMEOUT_SECONDS = 10  # default of API_DB_READ_TIMEOUT_SECONDS (also for callers of init_db without settings)
 
 
 class ConfigError(Exception):
@@ -128,6 +129,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting('API_MAX_BODY_BYTES', _integer(1024, 10 * 1024 * 1024), 64 * 1024, 'largest accepted request body'),
     Setting('API_CORS_ORIGINS', _string_list, (), 'origins allowed by CORS; empty sends no CORS headers'),
     Setting('API_GCS_ENDPOINT', _text, '', 'GCS API endpoint override (emulator); empty = Google'),
+    Setting('API_DB_READ_TIMEOUT_SECONDS', _integer(1, 20), DB_READ_TIMEOUT_SECONDS,
+            'longest wait for one MySQL read or write; with the 5 s connect timeout it stays under gunicorn\'s 30 s'),
     Setting('API_GCS_TIMEOUT_SECONDS', _integer(1, 60), 2, 'timeout of one GCS call'),
     Setting('API_SIGNED_URL_MINUTES', _integer(1, 60), 5, 'lifetime of download URLs the API hands out'),
     Setting('API_BRANCH_ACTIVE_DAYS', _integer(1, 3650), 30,

@@ -146,9 +146,9 @@ def request_approval(run_id: int, sample_id: int, query: dict[str, Any], body: d
                  target_type='baseline_approval', target_id=approval_flow.public_id(approval.id), run_id=run_id,
                  sample_id=sample_id, regression_id=body['regression_id'], output_id=body['output_id'],
                  actual_hash=approval.actual_hash, apply_to_variants=body['apply_to_variants'], reason=body['reason'])
-    db.session.commit()
-    response = jsonify(approval_document(approval))
+    response = jsonify(approval_document(approval))  # before the commit, which expires the row's attributes
     response.status_code = 202
+    db.session.commit()
     return response
 
 
@@ -196,5 +196,6 @@ def review_approval(approval_id: str, query: dict[str, Any], body: dict[str, Any
                  target_id=approval_id, decision=body['decision'], comment=body.get('comment'),
                  variants=[{'regression_id': item.regression_id, 'output_id': item.output_id,
                             'variant_id': item.variant_id, 'added': item.added} for item in accepted])
+    response = jsonify(approval_document(approval))  # before the commit, which expires the row's attributes
     db.session.commit()
-    return jsonify(approval_document(approval))
+    return response

@@ -94,9 +94,16 @@ def _refuse(error: ApiError, outcome: str, user_id: int | None, body: dict[str, 
 
 
 def _free_dead_name(user_id: int, name: str, now: datetime) -> None:
-    """Release ``name`` from the user's expired token, so only a live token can hold it."""
-    db.session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.live_name == name,
-                                              ApiToken.expires_at <= now).values(live_name=None))
+    """Release ``name`` from the user's expired token, so only a live token can hold it.
+
+    The expired token is found by a plain read and updated by its primary key: an UPDATE searching the
+    (user_id, live_name) index would lock its gaps on MariaDB, and concurrent creations of the user's tokens
+    would then deadlock on their INSERTs (503s).
+    """
+    dead = db.session.scalars(select(ApiToken.id).where(ApiToken.user_id == user_id, ApiToken.live_name == name,
+                                                        ApiToken.expires_at <= now)).all()
+    if dead:
+        db.session.execute(update(ApiToken).where(ApiToken.id.in_(dead)).values(live_name=None))
 
 
 @blueprint.route('/tokens', methods=['POST'])

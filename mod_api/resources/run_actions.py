@@ -2,7 +2,9 @@
 
 Each write is one transaction with its audit row (actions ``run.trigger``, ``run.cancel``, ``run.retry``; outcome
 ``accepted``, ``no_op``, ``rejected`` for the 403/422 refusals of these handlers, ``replayed`` for an
-``Idempotency-Key`` replay). A refused write leaves nothing behind but its audit row. ``POST /runs`` and the retry
+``Idempotency-Key`` replay), its response built before the commit: a database error answers 503 and leaves
+nothing. Trigger and retry are committed by :func:`mod_api.idempotency.run_once`, with their key's stored answer.
+A refused write leaves nothing behind but its audit row. ``POST /runs`` and the retry
 take an optional ``Idempotency-Key`` (:mod:`mod_api.idempotency`).
 """
 from collections.abc import Iterator
@@ -144,8 +146,7 @@ def _trigger(principal: Principal, body: dict[str, Any]) -> Response:
                  repository=body['repository'], commit_sha=spec.commit, platform=body['platform'],
                  pull_request=spec.pr_nr or None, regression_test_count=len(spec.regression_ids),
                  environment_id=spec.environment_id)
-    db.session.commit()
-    response = jsonify(run_document(load_runs([run_id])[run_id]))
+    response = jsonify(run_document(load_runs([run_id], recorded=True)[run_id]))  # in the write's transaction
     response.status_code = 202
     response.headers['Location'] = run_links(run_id)['self']
     return response
@@ -188,7 +189,6 @@ def _retry(run_id: int, principal: Principal, body: dict[str, Any]) -> Response:
     audit.record('run.retry', 'accepted', principal, target_type='run', target_id=run_id, new_run_id=new_run_id,
                  failed_only=body['failed_only'], reason=body.get('reason'),
                  regression_test_count=len(spec.regression_ids))
-    db.session.commit()
     scope = 'failed regression tests' if body['failed_only'] else 'regression tests'
     response = action_result(run_id, 'retry', 'accepted',
                              f'Run {new_run_id} queued as a retry of run {run_id} '

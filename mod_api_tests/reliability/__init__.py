@@ -1,0 +1,1 @@
+"""Reliability suite (issue #9): load, concurrent writes and injected faults."""
