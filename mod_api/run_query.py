@@ -314,12 +314,17 @@ def run_conditions(runs: RunColumns, filters: RunFilters) -> list[ColumnElement[
 
 
 def _leading_keys(runs: RunColumns, sort: str) -> list[tuple[ColumnElement[Any], bool]]:
-    """The sort keys before the run id, with their direction (True: descending): the time (NULLs last), or none."""
-    field = sort.lstrip('-')
+    """The sort keys before the run id, with their direction (True: descending): the time (NULLs last), or none.
+
+    ``created_at`` is never NULL (its last resort is now), so it needs no NULLs-last key, which would evaluate it
+    twice per run.
+    """
+    field, descending = sort.lstrip('-'), sort.startswith('-')
     if field == 'run_id':
         return []
-    moment = runs.created_at if field == 'created_at' else runs.started_at
-    return [(case((moment.is_(None), 1), else_=0), False), (moment, sort.startswith('-'))]
+    if field == 'created_at':
+        return [(runs.created_at, descending)]
+    return [(case((runs.started_at.is_(None), 1), else_=0), False), (runs.started_at, descending)]
 
 
 def _ordered(keys: list[tuple[Any, bool]]) -> list[ColumnElement[Any]]:
