@@ -26,6 +26,7 @@ stable creation time, when the creation time sorts or filters). Derived columns 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -33,6 +34,7 @@ from sqlalchemy import (
     Select,
     Subquery,
     and_,
+    bindparam,
     case,
     exists,
     false,
@@ -259,12 +261,12 @@ class RunColumns:
     runs it evaluates them on: a page of runs never groups the progress or VM rows of every run.
     """
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self) -> None:
         self.last = aliased(TestProgress, name='last_progress')
         first_at, vm_at = first_progress_at(Test.id), local_to_utc(first_vm_at(Test.id))
         self.started_at: ColumnElement[datetime] = func.coalesce(first_at, vm_at)
-        self.created_at: ColumnElement[datetime] = AsDateTime(func.coalesce(
-            RunRecord.created_at, first_at, vm_at, literal(now, DateTime())))
+        now = bindparam('now', callable_=utcnow, type_=DateTime())  # the time of each execution
+        self.created_at: ColumnElement[datetime] = AsDateTime(func.coalesce(RunRecord.created_at, first_at, vm_at, now))
         has_vm = exists().where(GcpInstance.test_id == Test.id).correlate_except(GcpInstance)
         self.status = status_expression(Test.id, self.last, self.last.id.isnot(None), has_vm)
 
@@ -277,6 +279,21 @@ class RunColumns:
         return select(*columns).select_from(
             outerjoin(runs, self.last, and_(self.last.test_id == Test.id, self.last.id == last_progress_id(Test.id)))
             .outerjoin(RunRecord, RunRecord.run_id == Test.id))
+
+
+def run_columns() -> RunColumns:
+    """The derived columns for the host's current UTC offset, built once per offset and shared by every request.
+
+    Building the status expression costs more Python time than a page's statements take to run; the expressions
+    are immutable and hold no request state (the current time is bound at execution), so one instance serves all.
+    """
+    return _columns_for_offset(int(local_utc_offset().total_seconds()))
+
+
+@lru_cache(maxsize=4)
+def _columns_for_offset(_seconds: int) -> RunColumns:
+    """RunColumns built while the host's UTC offset is ``_seconds`` (the cache key: :func:`local_to_utc` reads it)."""
+    return RunColumns()
 
 
 @dataclass(frozen=True)
@@ -348,7 +365,7 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int) -> tup
     by_creation = filters.created_after is not None or filters.created_before is not None
     if by_creation or sort.lstrip('-') == 'created_at':
         record_first_seen()
-    runs = RunColumns(utcnow())
+    runs = run_columns()
     conditions = run_conditions(runs, filters)
     derived_filter = by_creation or filters.status is not None
     total = db.session.scalar((runs.select if derived_filter else _plain_select)(func.count()).where(*conditions))
