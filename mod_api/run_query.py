@@ -2,8 +2,8 @@
 
 Everything here is computed by the database, so a page with its runs' statuses and its exact ``total`` cost two
 SELECTs whatever the number of runs (after :func:`mod_api.run_view.record_first_seen`, which gives every run a
-stable creation time, when the creation time sorts or filters). Derived columns are correlated index lookups per
-``test`` row, so only the rows a statement needs pay for them (see :func:`page_of_runs`).
+stable creation time, when the creation time sorts or filters). Derived columns are looked up per ``test`` row,
+so only the rows a statement needs pay for them (see :func:`page_of_runs`).
 
 * ``created_at`` / ``started_at`` follow :class:`mod_api.run_view.RunView`: the API's record, else the earliest
   progress row, else the VM row (converted from the platform host's local time with
@@ -68,6 +68,7 @@ from mod_api.legacy import (
     regressionTestLinkTable,
 )
 from mod_api.models import RunCancellation, RunRecord
+from mod_api.queue import progress_bounds
 from mod_api.resources.branches import Exact, repository_expression
 from mod_api.run_view import local_utc_offset, record_first_seen
 from mod_api.timeutil import utcnow
@@ -242,12 +243,6 @@ def first_progress_at(run_id: Any) -> ColumnElement[datetime]:
             .correlate_except(TestProgress).scalar_subquery())
 
 
-def last_progress_id(run_id: Any) -> ColumnElement[int]:
-    """The id of run ``run_id``'s last progress row (highest id; NULL: none), read from the run's index entries."""
-    return (select(func.max(TestProgress.id)).where(TestProgress.test_id == run_id)
-            .correlate_except(TestProgress).scalar_subquery())
-
-
 def first_vm_at(run_id: Any) -> ColumnElement[datetime]:
     """The creation time of run ``run_id``'s earliest ``gcp_instance`` row (naive local time, trap 8; NULL: none)."""
     return (select(func.min(GcpInstance.timestamp)).where(GcpInstance.test_id == run_id)
@@ -257,8 +252,8 @@ def first_vm_at(run_id: Any) -> ColumnElement[datetime]:
 class RunColumns:
     """The derived columns of a run, over ``test`` outer-joined to its last progress row and API record.
 
-    Each is computed per ``test`` row from index lookups (correlated subqueries), so a statement pays only for the
-    runs it evaluates them on: a page of runs never groups the progress or VM rows of every run.
+    Times are correlated index lookups per ``test`` row and the last progress row is joined per run, so a statement
+    pays only for the runs it evaluates them on: a page of runs never groups the progress or VM rows of every run.
     """
 
     def __init__(self) -> None:
@@ -274,11 +269,21 @@ class RunColumns:
         """``SELECT columns FROM test`` with the joins the derived columns use (only the runs of ``page`` if given).
 
         ``page`` is a subquery with a ``run_id`` column: the statement then reads those runs alone, by primary key.
+        The last progress row comes from :func:`mod_api.queue.progress_bounds`, which MariaDB evaluates per joined
+        run once (a correlated ``MAX(id)`` in the join condition is evaluated several times per row).
         """
         runs = Test.__table__ if page is None else join(page, Test, Test.id == page.c.run_id)
+        bounds = progress_bounds()
+        return self.times_select(*columns, runs=outerjoin(runs, bounds, bounds.c.run_id == Test.id)
+                                 .outerjoin(self.last, self.last.id == bounds.c.last_id))
+
+    def times_select(self, *columns: Any, runs: Any = None) -> Select:
+        """``SELECT columns FROM test`` (or ``runs``, a join holding it) with what the times alone need (not status).
+
+        Sorting or filtering every run by a time then never looks up the runs' last progress rows.
+        """
         return select(*columns).select_from(
-            outerjoin(runs, self.last, and_(self.last.test_id == Test.id, self.last.id == last_progress_id(Test.id)))
-            .outerjoin(RunRecord, RunRecord.run_id == Test.id))
+            outerjoin(Test.__table__ if runs is None else runs, RunRecord, RunRecord.run_id == Test.id))
 
 
 def run_columns() -> RunColumns:
@@ -367,13 +372,14 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int) -> tup
         record_first_seen()
     runs = run_columns()
     conditions = run_conditions(runs, filters)
-    derived_filter = by_creation or filters.status is not None
-    total = db.session.scalar((runs.select if derived_filter else _plain_select)(func.count()).where(*conditions))
     keys = [(key.label(f'key_{index}'), key_descending)
             for index, (key, key_descending) in enumerate(_leading_keys(runs, sort))]
     descending = sort.startswith('-')
-    source = runs.select if derived_filter or keys else _plain_select
-    page = (source(Test.id.label('run_id'), *(key for key, _ in keys))
+    by_status = filters.status is not None
+    matching = runs.select if by_status else runs.times_select if by_creation else _plain_select
+    total = db.session.scalar(matching(func.count()).where(*conditions))
+    ordered = runs.select if by_status else runs.times_select if by_creation or keys else _plain_select
+    page = (ordered(Test.id.label('run_id'), *(key for key, _ in keys))
             .where(*conditions).order_by(*_ordered([*keys, (Test.id, descending)])).limit(limit).offset(offset)
             .subquery('page'))
     page_keys = [(page.c[key.name], key_descending) for key, key_descending in keys]
