@@ -49,21 +49,23 @@ def load_run_facts(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] =
     ``api_cancel_row_ids`` are the ids of the ``canceled`` progress rows the API wrote itself (its cancel record).
     ``only_tests``: keep only the samples of these regression tests (the scope is still decided on the run's whole
     ``customized_test`` list) and load only their results and files — for reads about a few samples across many
-    runs (a sample's history). Each kept sample is judged exactly as in the full facts, but the run's own status and
-    counts then cover those samples only and must not be used.
+    runs (a sample's history); empty: no sample at all, only progress and VM rows (a run list's times). Each kept
+    sample is judged exactly as in the full facts, but the run's own status and counts then cover those samples only
+    and must not be used.
     Uses ``db.session``; only columns are selected, so nothing is lazy-loaded afterwards.
     """
     ids = sorted(set(run_ids))
     if not ids:
         return {}
     session = db.session
-    customized: dict[int, list[int]] = defaultdict(list)
-    for run_id, regression_id in session.execute(
-            select(CustomizedTest.test_id, CustomizedTest.regression_id).where(CustomizedTest.test_id.in_(ids))):
-        customized[run_id].append(regression_id)
-    categorised = frozenset(session.scalars(_categorised_tests()))
-    scopes = {run_id: in_scope(customized[run_id], categorised) for run_id in ids}
     kept = None if only_tests is None else sorted(set(only_tests))
+    scoped_runs = ids if kept is None or kept else []  # nothing kept: no run's scope matters, read none
+    customized: dict[int, list[int]] = defaultdict(list)
+    for run_id, regression_id in session.execute(select(CustomizedTest.test_id, CustomizedTest.regression_id)
+                                                  .where(CustomizedTest.test_id.in_(scoped_runs))):
+        customized[run_id].append(regression_id)
+    categorised = frozenset(session.scalars(_of_tests(_categorised_tests(), RegressionTest.id, kept)))
+    scopes = {run_id: in_scope(customized[run_id], categorised) for run_id in ids}
     if kept is not None:
         wanted = set(kept)
         scopes = {run_id: tuple(test_id for test_id in scope if test_id in wanted) for run_id, scope in scopes.items()}

@@ -1,7 +1,9 @@
 """SQL for ``GET /runs``: each run's derived status, creation and start times, the filters, the sorts, a page.
 
-Everything here is computed by the database, so a page and its exact ``total`` cost two SELECTs whatever the
-number of runs (after :func:`mod_api.run_view.record_first_seen`, which gives every run a stable creation time).
+Everything here is computed by the database, so a page with its runs' statuses and its exact ``total`` cost two
+SELECTs whatever the number of runs (after :func:`mod_api.run_view.record_first_seen`, which gives every run a
+stable creation time, when the creation time sorts or filters). Derived columns are looked up per ``test`` row,
+so only the rows a statement needs pay for them (see :func:`page_of_runs`).
 
 * ``created_at`` / ``started_at`` follow :class:`mod_api.run_view.RunView`: the API's record, else the earliest
   progress row, else the VM row (converted from the platform host's local time with
@@ -24,9 +26,25 @@ number of runs (after :func:`mod_api.run_view.record_first_seen`, which gives ev
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    join,
+    literal,
+    or_,
+    outerjoin,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -37,6 +55,7 @@ from mod_api.legacy import (
     Category,
     CustomizedTest,
     Fork,
+    GcpInstance,
     RegressionTest,
     RegressionTestOutput,
     RegressionTestOutputFiles,
@@ -49,7 +68,7 @@ from mod_api.legacy import (
     regressionTestLinkTable,
 )
 from mod_api.models import RunCancellation, RunRecord
-from mod_api.queue import progress_bounds, vm_started
+from mod_api.queue import progress_bounds
 from mod_api.resources.branches import Exact, repository_expression
 from mod_api.run_view import local_utc_offset, record_first_seen
 from mod_api.timeutil import utcnow
@@ -218,26 +237,68 @@ def status_expression(run_id: Any, last: Any, has_progress: ColumnElement[bool],
 
 # --- the run list --------------------------------------------------------------------------------------------------
 
+def first_progress_at(run_id: Any) -> ColumnElement[datetime]:
+    """The time of run ``run_id``'s earliest progress row (NULL: none); one lookup in the (test_id, timestamp) index."""
+    return (select(func.min(TestProgress.timestamp)).where(TestProgress.test_id == run_id)
+            .correlate_except(TestProgress).scalar_subquery())
+
+
+def first_vm_at(run_id: Any) -> ColumnElement[datetime]:
+    """The creation time of run ``run_id``'s earliest ``gcp_instance`` row (naive local time, trap 8; NULL: none)."""
+    return (select(func.min(GcpInstance.timestamp)).where(GcpInstance.test_id == run_id)
+            .correlate_except(GcpInstance).scalar_subquery())
+
+
 class RunColumns:
-    """The derived columns of every run, over ``test`` outer-joined to what they need (see :meth:`select`)."""
+    """The derived columns of a run, over ``test`` outer-joined to its last progress row and API record.
 
-    def __init__(self, now: datetime) -> None:
-        self.progress, self.vms = progress_bounds(), vm_started()
+    Times are correlated index lookups per ``test`` row and the last progress row is joined per run, so a statement
+    pays only for the runs it evaluates them on: a page of runs never groups the progress or VM rows of every run.
+    """
+
+    def __init__(self) -> None:
         self.last = aliased(TestProgress, name='last_progress')
-        vm_at = local_to_utc(self.vms.c.vm_at)
-        self.started_at: ColumnElement[datetime] = func.coalesce(self.progress.c.first_at, vm_at)
-        self.created_at: ColumnElement[datetime] = AsDateTime(func.coalesce(
-            RunRecord.created_at, self.progress.c.first_at, vm_at, literal(now, DateTime())))
-        self.status = status_expression(Test.id, self.last, self.progress.c.last_id.isnot(None),
-                                        self.vms.c.run_id.isnot(None))
+        first_at, vm_at = first_progress_at(Test.id), local_to_utc(first_vm_at(Test.id))
+        self.started_at: ColumnElement[datetime] = func.coalesce(first_at, vm_at)
+        now = bindparam('now', callable_=utcnow, type_=DateTime())  # the time of each execution
+        self.created_at: ColumnElement[datetime] = AsDateTime(func.coalesce(RunRecord.created_at, first_at, vm_at, now))
+        has_vm = exists().where(GcpInstance.test_id == Test.id).correlate_except(GcpInstance)
+        self.status = status_expression(Test.id, self.last, self.last.id.isnot(None), has_vm)
 
-    def select(self, *columns: Any) -> Select:
-        """``SELECT columns FROM test`` with the joins the derived columns use."""
-        return (select(*columns).select_from(Test)
-                .outerjoin(self.progress, self.progress.c.run_id == Test.id)
-                .outerjoin(self.last, self.last.id == self.progress.c.last_id)
-                .outerjoin(self.vms, self.vms.c.run_id == Test.id)
-                .outerjoin(RunRecord, RunRecord.run_id == Test.id))
+    def select(self, *columns: Any, page: Subquery | None = None) -> Select:
+        """``SELECT columns FROM test`` with the joins the derived columns use (only the runs of ``page`` if given).
+
+        ``page`` is a subquery with a ``run_id`` column: the statement then reads those runs alone, by primary key.
+        The last progress row comes from :func:`mod_api.queue.progress_bounds`, which MariaDB evaluates per joined
+        run once (a correlated ``MAX(id)`` in the join condition is evaluated several times per row).
+        """
+        runs = Test.__table__ if page is None else join(page, Test, Test.id == page.c.run_id)
+        bounds = progress_bounds()
+        return self.times_select(*columns, runs=outerjoin(runs, bounds, bounds.c.run_id == Test.id)
+                                 .outerjoin(self.last, self.last.id == bounds.c.last_id))
+
+    def times_select(self, *columns: Any, runs: Any = None) -> Select:
+        """``SELECT columns FROM test`` (or ``runs``, a join holding it) with what the times alone need (not status).
+
+        Sorting or filtering every run by a time then never looks up the runs' last progress rows.
+        """
+        return select(*columns).select_from(
+            outerjoin(Test.__table__ if runs is None else runs, RunRecord, RunRecord.run_id == Test.id))
+
+
+def run_columns() -> RunColumns:
+    """The derived columns for the host's current UTC offset, built once per offset and shared by every request.
+
+    Building the status expression costs more Python time than a page's statements take to run; the expressions
+    are immutable and hold no request state (the current time is bound at execution), so one instance serves all.
+    """
+    return _columns_for_offset(int(local_utc_offset().total_seconds()))
+
+
+@lru_cache(maxsize=4)
+def _columns_for_offset(_seconds: int) -> RunColumns:
+    """RunColumns built while the host's UTC offset is ``_seconds`` (the cache key: :func:`local_to_utc` reads it)."""
+    return RunColumns()
 
 
 @dataclass(frozen=True)
@@ -274,22 +335,54 @@ def run_conditions(runs: RunColumns, filters: RunFilters) -> list[ColumnElement[
     return conditions
 
 
-def _order(runs: RunColumns, sort: str) -> list[ColumnElement[Any]]:
-    """ORDER BY of a contract sort: times with NULLs last, ties broken by run id in the same direction."""
-    descending = sort.startswith('-')
-    field = sort.lstrip('-')
-    run_id = Test.id.desc() if descending else Test.id.asc()
+def _leading_keys(runs: RunColumns, sort: str) -> list[tuple[ColumnElement[Any], bool]]:
+    """The sort keys before the run id, with their direction (True: descending): the time (NULLs last), or none.
+
+    ``created_at`` is never NULL (its last resort is now), so it needs no NULLs-last key, which would evaluate it
+    twice per run.
+    """
+    field, descending = sort.lstrip('-'), sort.startswith('-')
     if field == 'run_id':
-        return [run_id]
-    moment = runs.created_at if field == 'created_at' else runs.started_at
-    return [case((moment.is_(None), 1), else_=0), moment.desc() if descending else moment.asc(), run_id]
+        return []
+    if field == 'created_at':
+        return [(runs.created_at, descending)]
+    return [(case((runs.started_at.is_(None), 1), else_=0), False), (runs.started_at, descending)]
 
 
-def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int) -> tuple[list[int], int]:
-    """Ids of one page of runs matching ``filters`` in ``sort`` order, and how many runs match in all."""
-    record_first_seen()
-    runs = RunColumns(utcnow())
-    matching = runs.select(Test.id).where(*run_conditions(runs, filters))
-    total = db.session.scalar(select(func.count()).select_from(matching.subquery('matching')))
-    page = db.session.scalars(matching.order_by(*_order(runs, sort)).limit(limit).offset(offset))
-    return list(page), total or 0
+def _ordered(keys: list[tuple[Any, bool]]) -> list[ColumnElement[Any]]:
+    """ORDER BY clauses of (expression, descending) keys."""
+    return [key.desc() if descending else key.asc() for key, descending in keys]
+
+
+def _plain_select(*columns: Any) -> Select:
+    """``SELECT columns FROM test``: for filters and sorts on the run's own columns only."""
+    return select(*columns).select_from(Test)
+
+
+def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int) -> tuple[list[tuple[int, str]], int]:
+    """One page of runs matching ``filters`` in ``sort`` order as (run id, status), and how many runs match in all.
+
+    Derived data is computed only where it is needed: the total counts ``test`` rows alone unless a filter is on a
+    derived column, the ``run_id`` sort reads the primary key in order, and the page's statuses are evaluated in an
+    outer statement over the page's runs only (the same SQL status as the filter, so a page never disagrees with it).
+    Every run gets its stable creation time first when the creation time filters or sorts.
+    """
+    by_creation = filters.created_after is not None or filters.created_before is not None
+    if by_creation or sort.lstrip('-') == 'created_at':
+        record_first_seen()
+    runs = run_columns()
+    conditions = run_conditions(runs, filters)
+    keys = [(key.label(f'key_{index}'), key_descending)
+            for index, (key, key_descending) in enumerate(_leading_keys(runs, sort))]
+    descending = sort.startswith('-')
+    by_status = filters.status is not None
+    matching = runs.select if by_status else runs.times_select if by_creation else _plain_select
+    total = db.session.scalar(matching(func.count()).where(*conditions))
+    ordered = runs.select if by_status else runs.times_select if by_creation or keys else _plain_select
+    page = (ordered(Test.id.label('run_id'), *(key for key, _ in keys))
+            .where(*conditions).order_by(*_ordered([*keys, (Test.id, descending)])).limit(limit).offset(offset)
+            .subquery('page'))
+    page_keys = [(page.c[key.name], key_descending) for key, key_descending in keys]
+    rows = db.session.execute(runs.select(page.c.run_id, runs.status, page=page)
+                              .order_by(*_ordered([*page_keys, (page.c.run_id, descending)])))
+    return [(run_id, status) for run_id, status in rows], total or 0

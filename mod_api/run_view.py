@@ -17,7 +17,7 @@ filters and sorts agree with these documents.
 Everything for a page is loaded in a constant number of queries (no per-row lazy loads).
 """
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +29,7 @@ from mod_api.legacy import Fork, GcpInstance, Test, TestFork, TestProgress, User
 from mod_api.models import RunCancellation, RunRecord
 from mod_api.run_data import load_run_facts
 from mod_api.timeutil import as_utc, isoformat_z, utcnow
-from mod_api.verdicts import RunFacts, RunVerdict, judge
+from mod_api.verdicts import RunFacts, RunStatus, RunVerdict, judge
 
 TEXT_MAX_LENGTH = 100  # the contract's maxLength of Run.repository and Run.triggered_by
 RUN_LINKS = ('summary', 'progress', 'samples', 'config', 'errors', 'error-summary', 'infrastructure-errors',
@@ -143,6 +143,18 @@ def load_runs(run_ids: Sequence[int], only_tests: Collection[int] | None = None,
             triggered_by=(record.triggered_by if record is not None and record.triggered_by
                           else starters.get(test.id)))
     return views
+
+
+def load_listed_runs(page: Sequence[tuple[int, str]]) -> list[RunView]:
+    """RunViews of a run-list page given as (run id, status) pairs, in that order, for their Run documents.
+
+    The statuses come from :mod:`mod_api.run_query`'s SQL (property-tested to agree with :func:`judge`), so no
+    sample of the page's runs is loaded or judged: the views' facts hold the progress and VM rows only, which is all
+    the document's times and ``run_errors`` need; their sample verdicts and counts are empty and must not be served.
+    """
+    views = load_runs([run_id for run_id, _ in page], only_tests=())
+    return [replace(views[run_id], verdict=replace(views[run_id].verdict, status=RunStatus(status)))
+            for run_id, status in page if run_id in views]
 
 
 def api_cancel_rows(run_ids: Sequence[int]) -> set[int]:

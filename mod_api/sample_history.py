@@ -34,9 +34,9 @@ from mod_api.db import db
 from mod_api.errors import not_found
 from mod_api.failure_signature import failure_signature
 from mod_api.legacy import CustomizedTest, RegressionTest, Sample, Test, TestResult, TestResultFile, TestStatus
-from mod_api.run_query import RunColumns, RunFilters, in_scope_condition, run_conditions
+from mod_api.run_query import RunColumns, RunFilters, in_scope_condition, run_columns, run_conditions
 from mod_api.run_view import RunView, load_runs, record_first_seen
-from mod_api.timeutil import isoformat_z, utcnow
+from mod_api.timeutil import isoformat_z
 from mod_api.verdicts import SampleStatus
 
 HISTORY_STATUSES = frozenset({SampleStatus.PASS, SampleStatus.FAIL, SampleStatus.SKIPPED, SampleStatus.MISSING_OUTPUT})
@@ -71,7 +71,7 @@ def sample_history(sample_id: int, filters: RunFilters, limit: int, offset: int)
     if db.session.scalar(select(Sample.id).where(Sample.id == sample_id)) is None:
         raise not_found('sample', sample_id)
     record_first_seen()  # every run gets the stable creation time the created_* filters compare
-    runs = RunColumns(utcnow())
+    runs = run_columns()
     pairs = _pairs(runs, sample_id, filters)
     total = db.session.scalar(select(func.count()).select_from(pairs.subquery('pairs'))) or 0
     page = db.session.execute(pairs.order_by(Test.id.desc(), pairs.selected_columns.regression_id)

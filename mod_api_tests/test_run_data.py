@@ -217,3 +217,24 @@ def test_facts_of_some_tests_judge_those_samples_like_the_full_facts(app: Flask)
         assert all(sample.files == next(item for item in full[run_id].samples
                                         if item.regression_id == sample.regression_id).files
                    for sample in some[run_id].samples)
+
+
+def test_facts_of_no_test_hold_the_progress_and_vm_rows_only(app: Flask) -> None:
+    category = add_category('General')
+    tests = [add_regression_test(category, outputs=((REF, False),))[0] for _ in range(2)]
+    fork = add_fork()
+    done = add_run(fork, *DONE, customized=(tests[0].id,))
+    running = add_run(fork, (TestStatus.preparation, 'Loaded'), vm=True)
+    store(RunResult(done.id, tests[0].id, 10, 1, 0))
+    db.session.commit()
+
+    ids = [done.id, running.id]
+    with counted_queries() as statements:
+        none = load_run_facts(ids, only_tests=())
+    full = load_run_facts(ids)
+
+    assert len(statements) == QUERY_COUNT
+    for run_id in ids:
+        assert none[run_id].samples == ()
+        assert (none[run_id].progress, none[run_id].has_vm) == (full[run_id].progress, full[run_id].has_vm)
+    assert full[ids[0]].samples and full[ids[1]].has_vm

@@ -16,9 +16,9 @@ from mod_api.db import db
 from mod_api.legacy import Base, RegressionTest, RegressionTestOutput, TestStatus, regressionTestLinkTable
 from mod_api.legacy import Test as Run
 from mod_api.models import RunCancellation
-from mod_api.run_query import RunColumns
+from mod_api.run_query import run_columns
 from mod_api.run_view import load_runs, local_utc_offset, vm_time_as_utc
-from mod_api.timeutil import as_utc, utcnow
+from mod_api.timeutil import as_utc
 from mod_api.verdicts import CANCELLATION_MESSAGES, RunStatus
 from mod_api_tests import factories
 from mod_api_tests.runs_data import (
@@ -134,7 +134,7 @@ def _clear() -> None:
 
 
 def _sql_columns(ids: list[int]) -> dict[int, tuple[str, datetime, datetime | None]]:
-    runs = RunColumns(utcnow())
+    runs = run_columns()
     rows = db.session.execute(runs.select(Run.id, runs.status, runs.created_at, runs.started_at)
                               .where(Run.id.in_(ids))).all()
     return {run_id: (status, created, started) for run_id, status, created, started in rows}

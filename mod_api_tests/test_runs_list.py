@@ -286,3 +286,14 @@ def test_times_of_the_documents_are_utc_with_z(app: Flask, get: Callable[..., di
     run = get()['data'][0]
     assert (run['created_at'], run['started_at'], run['completed_at'], run['duration_ms']) == (
         '2024-05-17T12:00:00Z', '2024-05-17T12:00:00Z', '2024-05-17T12:10:00Z', 600000)
+
+
+def test_listed_documents_are_the_runs_own_documents(app: Flask, client: FlaskClient, headers: dict[str, str],
+                                                      get: Callable[..., dict[str, Any]]) -> None:
+    """The list judges no sample (its statuses come from SQL): every listed Run equals GET /runs/{run_id}."""
+    runs = every_status()
+    listed = {run['run_id']: run for run in get()['data']}
+    assert set(listed) == set(runs.values())
+    for status, run_id in runs.items():
+        own = client.get(f'{URL}/{run_id}', headers=headers).get_json()
+        assert listed[run_id] == own, status

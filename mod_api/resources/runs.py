@@ -23,7 +23,7 @@ from mod_api.resources.branches import REPOSITORY_PATTERN
 from mod_api.resources.environments import EnvironmentSchema
 from mod_api.resources.system import PLATFORMS, PageQuery, PageSchema, page_body
 from mod_api.run_query import DEFAULT_SORT, SORTS, RunFilters, page_of_runs
-from mod_api.run_view import TEXT_MAX_LENGTH, RunView, load_runs, run_document, triggered_by
+from mod_api.run_view import TEXT_MAX_LENGTH, RunView, load_listed_runs, load_runs, run_document, triggered_by
 from mod_api.schemas import ResponseSchema
 from mod_api.validation import FullMatch
 from mod_api.verdicts import RunStatus, progress_events
@@ -199,11 +199,10 @@ def _view(run_id: int) -> RunView:
 @operation('List CI runs', ('Runs',), scope='runs:read', query=RunListQuery,
            responses={200: ('Paginated runs', RunPageSchema)}, description=LIST_DESCRIPTION)
 def list_runs(query: dict[str, Any]) -> Any:
-    """A page of runs (a constant number of queries: the page's ids and total, then their documents)."""
+    """A page of runs (a constant number of queries: the page with its statuses and the total, then documents)."""
     filters = RunFilters(**{field.name: query.get(field.name) for field in dataclass_fields(RunFilters)})
-    ids, total = page_of_runs(filters, query['sort'], query['limit'], query['offset'])
-    views = load_runs(ids)
-    return jsonify(page_body([run_document(views[run_id]) for run_id in ids if run_id in views], total, query))
+    page, total = page_of_runs(filters, query['sort'], query['limit'], query['offset'])
+    return jsonify(page_body([run_document(view) for view in load_listed_runs(page)], total, query))
 
 
 @blueprint.route('/runs/<int:run_id>', methods=['GET'])
