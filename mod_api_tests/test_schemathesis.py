@@ -12,7 +12,8 @@ Stateful phase: the document declares no OpenAPI ``links``; schemathesis 4.32.5 
 ``dependency-analysis`` of request parameters and response schemas, e.g. a ``run_id`` in a Run leads to every
 ``/runs/{run_id}/...`` operation, and ``location-headers`` from the ``Location`` of a 202): 136 links in the last
 run, 13 of them followed by a successful step. The test checks the phase ran without failure and followed at least
-``MIN_LINKS_COVERED`` links, so it cannot silently become a no-op.
+``MIN_LINKS_COVERED`` links, so it cannot silently become a no-op (how many it follows depends on what the session
+database already holds: 8 in a full-suite run, 13 alone; the floor stays well above zero).
 
 An operation added to the API joins the run by being in the document; the test checks that schemathesis tested
 every operation but ``GET /openapi.json``, which it skips as the document it was loaded from (test_openapi_contract
@@ -46,7 +47,7 @@ from mod_api_tests.factories import REVOKES_ITS_TOKEN, make_token, make_user
 MAX_EXAMPLES = 50
 SEED = 20260101
 GENEROUS_LIMIT = '100000/minute'
-MIN_LINKS_COVERED = 10
+MIN_LINKS_COVERED = 5
 LINKS_COVERED = re.compile(r'API Links:\s+(\d+) covered / (\d+) selected')
 
 
