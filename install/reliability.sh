@@ -6,5 +6,9 @@
 # 127.0.0.1:3306, Redis on 127.0.0.1:6379); API_TEST_BACKENDS=sqlite or =mysql narrows the backends.
 # The default test run (install/test.sh) runs the same tests with bursts of 150 requests (see mod_api/docs/faults.md).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-API_RELIABILITY_FULL=1 exec .venv/bin/python -m pytest -m reliability mod_api_tests/reliability -p no:cacheprovider "$@"
+. "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+ensure_venv
+install_requirements requirements-test.txt requirements.txt
+API_RELIABILITY_FULL=1 exec "$VENV_PYTHON" -m pytest -m reliability mod_api_tests/reliability -p no:cacheprovider "$@"
