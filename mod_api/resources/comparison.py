@@ -31,8 +31,9 @@ class ComparisonQuery(PageQuery):
     """``against`` picks the reference run; ``class`` and ``category`` filter the entries."""
 
     against = integer_id(metadata={
-        'description': 'Run to compare with (same platform, finished). Default: the platform\'s reference run, the '
-                       'one its PR comment compares with.'})
+        'description': 'Run to compare with (same platform, finished). Default: the newest completed master commit '
+                       'run of the main repository on the run\'s platform (the baseline of the platform\'s PR '
+                       'comment).'})
     entry_class = fields.String(data_key='class', validate=validate.OneOf(CLASSES),
                                 metadata={'description': 'Only entries of this class'})
     category = fields.String(validate=validate.Length(max=50),
