@@ -313,6 +313,11 @@ class RunFilters:
     created_after: datetime | None = None
     created_before: datetime | None = None
 
+    @property
+    def by_creation(self) -> bool:
+        """True when a filter compares the runs' creation time (which needs every run's first-seen record)."""
+        return self.created_after is not None or self.created_before is not None
+
 
 def run_conditions(runs: RunColumns, filters: RunFilters) -> list[ColumnElement[bool]]:
     """WHERE conditions of the filters: branch byte for byte, commit and repository case-insensitively."""
@@ -367,7 +372,7 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int) -> tup
     outer statement over the page's runs only (the same SQL status as the filter, so a page never disagrees with it).
     Every run gets its stable creation time first when the creation time filters or sorts.
     """
-    by_creation = filters.created_after is not None or filters.created_before is not None
+    by_creation = filters.by_creation
     if by_creation or sort.lstrip('-') == 'created_at':
         record_first_seen()
     runs = run_columns()

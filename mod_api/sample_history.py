@@ -70,7 +70,8 @@ def sample_history(sample_id: int, filters: RunFilters, limit: int, offset: int)
     """A page of the history of sample ``sample_id`` and its total; 404 for an unknown sample."""
     if db.session.scalar(select(Sample.id).where(Sample.id == sample_id)) is None:
         raise not_found('sample', sample_id)
-    record_first_seen()  # every run gets the stable creation time the created_* filters compare
+    if filters.by_creation:
+        record_first_seen()  # every run gets the stable creation time the created_* filters compare
     runs = run_columns()
     pairs = _pairs(runs, sample_id, filters)
     total = db.session.scalar(select(func.count()).select_from(pairs.subquery('pairs'))) or 0
