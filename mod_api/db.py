@@ -3,7 +3,8 @@
 The legacy models are queried through this session too (any mapped class can be), but mod_api's own tables
 live on their own metadata (``db.metadata``): they never add columns to legacy tables.
 """
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
@@ -12,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from mod_api.settings import DB_READ_TIMEOUT_SECONDS
+
+T = TypeVar('T')
 
 NAMING_CONVENTION = {
     'ix': 'ix_%(table_name)s_%(column_0_N_name)s',
@@ -42,6 +45,34 @@ def engine_options(database_uri: str, read_timeout: int) -> dict[str, Any]:
             timeouts.update(read_timeout=read_timeout, write_timeout=read_timeout)
         options.update(pool_recycle=3600, connect_args=timeouts)
     return options
+
+
+# MariaDB/MySQL errors that abort a transaction only because of concurrent ones; the documented remedy is to run the
+# transaction again: deadlock victim, lock wait timeout, and "record has changed since last read" (MariaDB's
+# innodb_snapshot_isolation, on by default from 11.6).
+MYSQL_DEADLOCK = 1213
+RETRYABLE_MYSQL_ERRORS = frozenset({MYSQL_DEADLOCK, 1205, 1020})
+
+
+def mysql_error_code(error: BaseException) -> int | None:
+    """The MariaDB/MySQL error number behind a SQLAlchemy DBAPI error (None for other errors and backends)."""
+    arguments = getattr(getattr(error, 'orig', None), 'args', ())
+    return arguments[0] if arguments and isinstance(arguments[0], int) else None
+
+
+def in_retried_transaction(work: Callable[[], T]) -> T:
+    """``work()``, run once more after a rollback if MariaDB aborted its transaction for a concurrent one.
+
+    ``work`` must be one whole transaction (it commits) with no effect outside the database, so running it again
+    is safe; a second abort is raised (answered 503).
+    """
+    try:
+        return work()
+    except OperationalError as error:
+        if mysql_error_code(error) not in RETRYABLE_MYSQL_ERRORS:
+            raise
+        db.session.rollback()
+        return work()
 
 
 def init_db(app: Flask) -> None:

@@ -14,6 +14,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, default_exceptions
 
+from mod_api.db import mysql_error_code
+
 log = logging.getLogger('mod_api')
 
 MAX_ERROR_FIELDS = 20  # fields named by one validation_error
@@ -115,7 +117,8 @@ def from_exception(error: BaseException) -> ApiError:
     request_id = g.get('request_id')
     if isinstance(error, (OperationalError, PoolTimeoutError)) or (
             isinstance(error, DBAPIError) and error.connection_invalidated):
-        log.error('database unavailable (request %s): %s', request_id, type(error).__name__)
+        log.error('database unavailable (request %s): %s (MySQL error %s)', request_id, type(error).__name__,
+                  mysql_error_code(error))
         return ApiError(503, 'service_unavailable', 'The database is unavailable; retry later.',
                         {'dependency': 'database'}, {'Retry-After': '5'})
     log.exception('unhandled error (request %s)', request_id)

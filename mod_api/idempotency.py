@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from mod_api import audit
 from mod_api.access import Principal
-from mod_api.db import db
+from mod_api.db import MYSQL_DEADLOCK, db, mysql_error_code
 from mod_api.errors import ApiError
 from mod_api.models import IdempotencyRecord
 from mod_api.timeutil import utcnow
@@ -51,7 +51,6 @@ PENDING = 0
 WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.05
 CLAIM_ATTEMPTS = 5
-MYSQL_DEADLOCK = 1213
 DESCRIPTION = ('Optional, 1-255 visible ASCII characters. The same key from the same token within 24 hours returns '
                'the first accepted response (same status, body and Location, plus Idempotent-Replayed: true) and '
                'creates nothing; with a different request it is refused 422 idempotency_key_reused, and 409 '
@@ -153,7 +152,7 @@ def _try_claim(token_id: int, operation: str, key: str, fingerprint: str) -> Cla
         return None
     except OperationalError as error:  # MariaDB may pick a waiter as deadlock victim when the holder rolled back
         db.session.rollback()
-        if getattr(error.orig, 'args', (None,))[0] != MYSQL_DEADLOCK:
+        if mysql_error_code(error) != MYSQL_DEADLOCK:
             raise
         return None
     return Claim(record.id, token_id, operation, key, envelope)

@@ -4,12 +4,14 @@ The rules are those of :mod:`mod_api.approval_flow`; the last test walks the who
 a passing one, through the API only.
 """
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, event
+from sqlalchemy import create_engine, delete, event, text
 
 from mod_api import approval_flow
 from mod_api.access import ALL_SCOPES
@@ -388,6 +390,44 @@ def test_parallel_reviews_record_exactly_one_decision(app, case):
     assert len(audit_rows('baseline_approval.review')) == 1
     assert approval_row(approval_id).status == decided
     assert variants_of(case.output_id) == ([(case.output_id, OTHER)] if decided == 'approved' else [])
+
+
+def test_a_review_picked_as_deadlock_victim_is_run_again(app, case, backend):
+    """MariaDB rolls back the smaller transaction of a deadlock; the review is then run once more, not answered 503."""
+    if backend != 'mysql':
+        pytest.skip('SQLite serialises writers: no deadlock victims')
+    approval_id, _ = requested(app.test_client(), case)
+    _, headers = caller('admin')
+    row_id = approval_row(approval_id).id
+    db.session.commit()
+    claims: list[str] = []
+    event.listen(db.engine, 'before_cursor_execute', lambda _c, _cursor, statement, *_: claims.append(statement)
+                 if statement.lstrip().startswith('UPDATE api_baseline_approval') else None)
+    other = create_engine(db.engine.url)
+    with other.connect() as rival, ThreadPoolExecutor(1) as pool:
+        rival.execute(text('SELECT id FROM api_baseline_approval WHERE id = :id LOCK IN SHARE MODE'), {'id': row_id})
+        rival.execute(text("INSERT INTO category (name, description) VALUES ('heavy', 'x'), ('heavier', 'y')"))
+        answer = pool.submit(review, app.test_client(), headers, approval_id)
+        _wait_for_lock_wait(rival)
+        rival.execute(text('UPDATE api_baseline_approval SET review_comment = NULL WHERE id = :id'), {'id': row_id})
+        rival.rollback()
+        response = answer.result(timeout=30)
+    other.dispose()
+    assert response.status_code == 200, response.get_data()
+    assert len(claims) == 2  # the claim of the rolled-back attempt, then the one that won
+    assert 'WE ROLL BACK TRANSACTION' in db.session.execute(text('SHOW ENGINE INNODB STATUS')).one()[2]
+    assert [row.outcome for row in audit_rows('baseline_approval.review')] == ['approved']
+    assert variants_of(case.output_id) == [(case.output_id, OTHER)]
+
+
+def _wait_for_lock_wait(connection) -> None:
+    """Return once the review's claim is running (it then waits for the rival's lock)."""
+    deadline = time.monotonic() + 10
+    while not connection.execute(text("SELECT COUNT(*) FROM information_schema.processlist "
+                                      "WHERE info LIKE 'UPDATE api_baseline_approval SET status%'")).scalar():
+        assert time.monotonic() < deadline, 'the review never claimed the approval'
+        time.sleep(0.02)
+    time.sleep(0.1)  # the claim has reached its lock request
 
 
 def test_parallel_approvals_of_overlapping_outputs_add_each_variant_once(app):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, true
 
 from mod_api import approval_flow, audit
 from mod_api.access import require_principal
-from mod_api.db import db
+from mod_api.db import db, in_retried_transaction
 from mod_api.errors import ApiError
 from mod_api.models import BaselineApproval
 from mod_api.operations import operation
@@ -140,6 +140,10 @@ def approval_document(approval: BaselineApproval) -> dict[str, Any]:
            description=REQUEST_DESCRIPTION)
 def request_approval(run_id: int, sample_id: int, query: dict[str, Any], body: dict[str, Any]) -> Any:
     """Store a pending approval of the output's actual file (or return the pending one), audited."""
+    return in_retried_transaction(lambda: _request_approval(run_id, sample_id, body))
+
+
+def _request_approval(run_id: int, sample_id: int, body: dict[str, Any]) -> Any:
     principal = require_principal()
     approval, created = approval_flow.request_approval(principal, run_id, sample_id, body)
     audit.record('baseline_approval.request', 'created' if created else 'existing', principal,
@@ -183,6 +187,10 @@ def get_approval(approval_id: str, query: dict[str, Any]) -> Any:
            description=REVIEW_DESCRIPTION)
 def review_approval(approval_id: str, query: dict[str, Any], body: dict[str, Any]) -> Any:
     """Approve (adding the variant rows) or reject a pending approval, with its audit row, in one transaction."""
+    return in_retried_transaction(lambda: _review_approval(approval_id, body))
+
+
+def _review_approval(approval_id: str, body: dict[str, Any]) -> Any:
     principal = require_principal()
     try:
         approval, accepted = approval_flow.review(principal, approval_id, body['decision'], body.get('comment'))
