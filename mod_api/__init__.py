@@ -15,7 +15,7 @@ import click
 from flask import Blueprint, Flask
 from flask_limiter import Limiter
 
-from mod_api import openapi
+from mod_api import facts_cache, openapi
 from mod_api.db import create_api_tables, init_db
 from mod_api.errors import install_error_handlers
 from mod_api.http import install_request_hooks, is_api_request
@@ -63,6 +63,7 @@ def init_app(app: Flask, url_prefix: str = API_PREFIX) -> None:
     """Mount the API on ``app`` under ``url_prefix``; raises settings.ConfigError on bad configuration."""
     apply_settings(app.config)
     init_db(app)
+    facts_cache.install(app)
     install_request_hooks(app)
     install_error_handlers(app, is_api_request)
     app.extensions['mod_api'] = ApiState(prefix=url_prefix, limiter=None, storage=init_storage(app))  # type: ignore

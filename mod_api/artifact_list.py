@@ -41,10 +41,10 @@ from mod_api.db import db
 from mod_api.errors import not_found
 from mod_api.legacy import RegressionTest, RegressionTestOutput, Sample, Test
 from mod_api.media_info import media_info_path
-from mod_api.run_data import QUERY_COUNT as FACTS_QUERY_COUNT
-from mod_api.run_data import load_run_facts
+from mod_api.run_data import JUDGED_QUERY_COUNT as FACTS_QUERY_COUNT
+from mod_api.run_data import load_judged
 from mod_api.storage import ObjectStatus, Storage, UnsafePath, safe_filename, safe_relative
-from mod_api.verdicts import OutputStatus, SampleFacts, SampleVerdict, judge
+from mod_api.verdicts import OutputStatus, SampleFacts, SampleVerdict
 
 TYPES = ('build_log', 'sample_output', 'expected_output', 'diff', 'media_info', 'binary')
 STATUS_ORDER = ('missing', 'degraded', 'ok')
@@ -112,8 +112,7 @@ def load_run_artifacts(run_id: int) -> RunArtifacts:
     platform = db.session.scalar(select(Test.platform).where(Test.id == run_id))
     if platform is None:
         raise not_found('run', run_id)
-    facts = load_run_facts([run_id])[run_id]
-    verdict = judge(facts)
+    facts, verdict = load_judged([run_id])[run_id]
     scope = [sample.regression_id for sample in facts.samples]
     samples = {regression_id: (sample_id, sha) for regression_id, sample_id, sha in db.session.execute(
         select(RegressionTest.id, Sample.id, Sample.sha).join(Sample, Sample.id == RegressionTest.sample_id)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 
 from mod_api.db import db
+from mod_api.facts_cache import cache
 from mod_api.legacy import (
     Category,
     CustomizedTest,
@@ -25,9 +26,10 @@ from mod_api.legacy import (
     TestResultFile,
     regressionTestLinkTable,
 )
-from mod_api.verdicts import Output, ProgressRow, Result, ResultFile, RunFacts, SampleFacts, in_scope
+from mod_api.verdicts import Output, ProgressRow, Result, ResultFile, RunFacts, RunVerdict, SampleFacts, in_scope, judge
 
 QUERY_COUNT = 7
+JUDGED_QUERY_COUNT = 1 + QUERY_COUNT  # at most: the digests, then the facts of runs the cache does not hold
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,20 @@ def load_run_facts(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] =
         outputs=session.execute(_outputs_with_variants(sorted(tests), sorted(compared_outputs))).tuples().all(),
     )
     return assemble(scopes, rows, api_cancel_row_ids)
+
+
+def load_judged(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] = ()
+                ) -> dict[int, tuple[RunFacts, RunVerdict]]:
+    """Facts and verdict of every run in ``run_ids``, like :func:`load_run_facts` then ``judge``, through the cache.
+
+    :mod:`mod_api.facts_cache` answers runs whose rows are unchanged since it judged them; the others are loaded.
+    At most :data:`JUDGED_QUERY_COUNT` queries, one when every run is cached.
+    """
+    ids = sorted(set(run_ids))
+    if not ids:
+        return {}
+    return cache.judged(ids, api_cancel_row_ids, lambda missing: {
+        run_id: (facts, judge(facts)) for run_id, facts in load_run_facts(missing, api_cancel_row_ids).items()})
 
 
 def _of_tests(statement: Select, column: Any, kept: Sequence[int] | None) -> Select:

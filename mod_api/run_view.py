@@ -27,7 +27,7 @@ from sqlalchemy import exists, func, insert, literal, select
 from mod_api.db import db
 from mod_api.legacy import Fork, GcpInstance, Test, TestFork, TestProgress, User
 from mod_api.models import RunCancellation, RunRecord
-from mod_api.run_data import load_run_facts
+from mod_api.run_data import load_judged, load_run_facts
 from mod_api.timeutil import as_utc, isoformat_z, utcnow
 from mod_api.verdicts import RunFacts, RunStatus, RunVerdict, judge
 
@@ -127,7 +127,11 @@ def load_runs(run_ids: Sequence[int], only_tests: Collection[int] | None = None,
                            .where(Test.id.in_(ids))).all()
     records = {record.run_id: record for record in session.scalars(select(RunRecord)
                                                                     .where(RunRecord.run_id.in_(ids)))}
-    facts = load_run_facts(ids, api_cancel_rows(ids), only_tests)
+    cancels = api_cancel_rows(ids)
+    if only_tests is None:
+        judged = load_judged(ids, cancels)
+    else:
+        judged = {run_id: (facts, judge(facts)) for run_id, facts in load_run_facts(ids, cancels, only_tests).items()}
     vm_times = dict(session.execute(select(GcpInstance.test_id, func.min(GcpInstance.timestamp))
                                     .where(GcpInstance.test_id.in_(ids)).group_by(GcpInstance.test_id)).tuples().all())
     starters: dict[int, str] = {}
@@ -138,7 +142,8 @@ def load_runs(run_ids: Sequence[int], only_tests: Collection[int] | None = None,
     for test, github in rows:
         record = records.get(test.id)
         views[test.id] = RunView(
-            test=test, repository=repository_name(github), facts=facts[test.id], verdict=judge(facts[test.id]),
+            test=test, repository=repository_name(github), facts=judged[test.id][0],
+            verdict=judged[test.id][1],
             record=record, vm_started_at=vm_time_as_utc(vm_times[test.id]) if test.id in vm_times else None,
             triggered_by=(record.triggered_by if record is not None and record.triggered_by
                           else starters.get(test.id)))

@@ -37,7 +37,7 @@ from sqlalchemy.orm import aliased
 from mod_api.db import db
 from mod_api.errors import ApiError, not_found
 from mod_api.legacy import Category, RegressionTest, Sample, Tag, Test, regressionTestLinkTable, sample_tag_association
-from mod_api.run_data import QUERY_COUNT, load_run_facts
+from mod_api.run_data import JUDGED_QUERY_COUNT, load_judged
 from mod_api.verdicts import (
     OutputStatus,
     OutputVerdict,
@@ -46,11 +46,10 @@ from mod_api.verdicts import (
     SampleFacts,
     SampleStatus,
     SampleVerdict,
-    judge,
 )
 
-LIST_QUERY_COUNT = 1 + QUERY_COUNT + 1 + 3
-SAMPLE_QUERY_COUNT = 1 + QUERY_COUNT + 3
+LIST_QUERY_COUNT = 1 + JUDGED_QUERY_COUNT + 1 + 3
+SAMPLE_QUERY_COUNT = 1 + JUDGED_QUERY_COUNT + 3
 MAX_COMMAND, MAX_CATEGORY, MAX_TAG, MAX_TAGS, MAX_OUTPUTS, MAX_MESSAGE = 500, 100, 50, 50, 20, 500
 LISTED_OUTPUT_IDS = 5
 
@@ -99,8 +98,7 @@ def judged_samples(run_id: int) -> tuple[Judged, ...]:
     """
     if db.session.scalar(select(Test.id).where(Test.id == run_id)) is None:
         raise not_found('run', run_id)
-    facts = load_run_facts([run_id])[run_id]
-    return judged_of(facts, judge(facts))
+    return judged_of(*load_judged([run_id])[run_id])
 
 
 def judged_of(facts: RunFacts, verdict: RunVerdict) -> tuple[Judged, ...]:

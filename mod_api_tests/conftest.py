@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine, make_url
 
 import mod_api
+from mod_api import facts_cache
 from mod_api.db import db
 from mod_api.legacy import Base
 
@@ -107,3 +108,9 @@ def app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
 def client(app: Flask) -> FlaskClient:
     """A test client of the default app."""
     return app.test_client()
+
+
+@pytest.fixture(autouse=True)
+def empty_facts_cache() -> None:
+    """Each test starts with an empty judged-runs cache, so its query counts do not depend on the tests before it."""
+    facts_cache.cache.clear()

@@ -23,7 +23,7 @@ from mod_api.log_lines import LEVELS, MAX_MESSAGE, SOURCES, Clock, Entry, Sample
 from mod_api.operations import operation
 from mod_api.resources.artifacts import file_absent, storage_unavailable
 from mod_api.resources.system import DEFAULT_LIMIT, MAX_LIMIT
-from mod_api.run_data import load_run_facts
+from mod_api.run_data import load_judged
 from mod_api.schemas import ResponseSchema
 from mod_api.storage import FileMissing, FileUnreadable, LineReader
 from mod_api.timeutil import isoformat_z
@@ -156,7 +156,8 @@ def sample_markers(run_id: int, sample_id: int) -> SampleMarkers:
     Scope is the one the run is judged on (``run_data.load_run_facts``, docs/verdicts.md §1).
     """
     _require_run(run_id)
-    scope = [sample.regression_id for sample in load_run_facts([run_id])[run_id].samples]
+    facts, _ = load_judged([run_id])[run_id]
+    scope = [sample.regression_id for sample in facts.samples]
     rows = db.session.execute(
         select(RegressionTest.id, RegressionTest.sample_id, Sample.sha)
         .join(Sample, Sample.id == RegressionTest.sample_id).where(RegressionTest.id.in_(scope))).tuples().all()
