@@ -95,7 +95,9 @@ class RunArtifacts:
 
 def _file(kind: str, path: str, sample_id: int | None) -> Candidate:
     """The candidate of one repository file, offered under its own name."""
-    return Candidate(kind, path, (_safe(path),), safe_filename(PurePosixPath(path).name), frozenset({sample_id}))
+    safe = _safe(path)
+    name = path.rpartition('/')[2] if safe is not None else PurePosixPath(path).name  # the same for a safe path
+    return Candidate(kind, path, (safe,), safe_filename(name), frozenset({sample_id}))
 
 
 def _safe(path: str) -> str | None:

@@ -48,13 +48,14 @@ never raised into a request.
 """
 import logging
 import os
+import re
 import stat
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import quote
 
@@ -136,13 +137,17 @@ def describe(error: BaseException) -> str:
 
 # ---------------------------------------------------------------------------------------------- validation
 
-def safe_relative(relative: str) -> PurePosixPath:
-    """Validate a repository-relative path such as ``LogFiles/12.txt``; raises UnsafePath."""
+_CONTROL_OR_BACKSLASH = re.compile(r'[\x00-\x1f\x7f\\]')
+_UNFIT_IN_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\"]')  # control characters, separators, double quote
+
+def safe_relative(relative: str) -> tuple[str, ...]:
+    """Validate a repository-relative path such as ``LogFiles/12.txt`` and return its parts; raises UnsafePath."""
     if not isinstance(relative, str) or not relative:
         raise UnsafePath(relative, 'empty or not a string')
-    if any(ord(char) < 32 or ord(char) == 127 for char in relative) or '\\' in relative:
+    if _CONTROL_OR_BACKSLASH.search(relative):
         raise UnsafePath(relative, 'NUL, control character or backslash')
-    if relative.startswith('/') or any(part in ('..', '.', '') for part in relative.split('/')):
+    parts = tuple(relative.split('/'))
+    if relative.startswith('/') or any(part in ('..', '.', '') for part in parts):
         raise UnsafePath(relative, 'absolute path, empty, "." or ".." part')
     try:
         size = len(relative.encode('utf-8'))
@@ -150,7 +155,7 @@ def safe_relative(relative: str) -> PurePosixPath:
         raise UnsafePath(relative, 'not encodable as UTF-8') from None
     if size > MAX_PATH_BYTES:
         raise UnsafePath(relative, f'longer than {MAX_PATH_BYTES} bytes')
-    return PurePosixPath(relative)
+    return parts
 
 
 def check_filename(filename: str) -> str:
@@ -159,16 +164,14 @@ def check_filename(filename: str) -> str:
     1-255 characters, no separators, quotes or control characters (:func:`safe_filename` makes one from any name).
     """
     if (not isinstance(filename, str) or not filename or len(filename) > MAX_FILENAME_LENGTH
-            or filename in ('.', '..') or any(char in filename for char in '/\\"')
-            or any(ord(char) < 32 or ord(char) == 127 for char in filename)):
+            or filename in ('.', '..') or _UNFIT_IN_FILENAME.search(filename)):
         raise ValueError(f'unfit download file name {filename!r}'[:300])
     return filename
 
 
 def safe_filename(name: str, default: str = 'download') -> str:
     """``name`` made fit for :func:`check_filename`: bad characters become ``_``, at most 255 characters."""
-    cleaned = ''.join('_' if char in '/\\"' or ord(char) < 32 or ord(char) == 127 else char
-                      for char in (name or '')).strip()
+    cleaned = _UNFIT_IN_FILENAME.sub('_', name or '').strip()
     if cleaned in ('', '.', '..'):
         return default
     if len(cleaned) > MAX_FILENAME_LENGTH:
@@ -602,7 +605,7 @@ class Storage:
 
     def local_path(self, relative: str) -> Path:
         """The resolved local path of a repository-relative path; UnsafePath when it leads outside."""
-        parts = safe_relative(relative).parts
+        parts = safe_relative(relative)
         root = self.root.resolve()
         try:
             target = root.joinpath(*parts).resolve()
