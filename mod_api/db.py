@@ -97,9 +97,12 @@ def _sqlite_wait_for_locks(dbapi_connection: Any, _record: Any) -> None:
 # * test_progress (test_id, timestamp): each run's first time and last row id come from the index alone (every run
 #   list groups the whole table);
 # * customized_test (test_id, regression_id): "is this test in the run's scope" is one index lookup instead of a
-#   scan of the run's few hundred rows, and a run's scope is read from the index.
+#   scan of the run's few hundred rows, and a run's scope is read from the index;
+# * customized_test (regression_id, test_id): a sample's history finds the runs naming its tests from the index
+#   alone (through the legacy regression_id index, one row read per run: 300 ms of the 840 on the dataset).
 LEGACY_LOOKUP_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('test_progress', ('test_id', 'timestamp')), ('customized_test', ('test_id', 'regression_id')),
+    ('customized_test', ('regression_id', 'test_id')),
     ('gcp_instance', ('test_id',)), ('test_fork', ('test_id',)), ('regression_test', ('sample_id',)),
     ('regression_test_category', ('regression_id',)), ('regression_test_output', ('regression_id',)),
     ('regression_test_output_files', ('regression_test_output_id',)),

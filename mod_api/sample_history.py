@@ -11,8 +11,9 @@ Entries. One per (run, regression test of the sample) pair such that
 So a run that never knew the test (older runs without customized rows have "every test" in scope, including tests
 added later) contributes nothing, and a test still waiting in an unfinished run (which would be ``running`` or
 ``not_started``, statuses the contract's history does not have) appears once it has a result or its run finishes.
-Candidates come from a UNION of the three tables restricted to the sample's regression tests; rule 2's
-"finished" and rule 1 are checked per pair in the same SELECT, as are the run filters, so ``total`` is exact.
+Candidates come from a UNION of the three tables restricted to the sample's regression tests, each pair flagged
+with whether a result or result file row names it; rule 2's "finished" and rule 1 are checked per pair in the same
+SELECT, as are the run filters, so ``total`` is exact.
 
 Order: run id descending (newest first), then regression test id. Filters (the ``GET /runs`` ones, the same SQL
 from :mod:`mod_api.run_query`): ``status`` is the RUN's derived status, ``branch`` byte for byte, ``platform``,
@@ -28,7 +29,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, union
+from sqlalchemy import ColumnElement, func, literal, or_, select, union_all
 
 from mod_api.db import db
 from mod_api.errors import not_found
@@ -47,17 +48,17 @@ _COMMIT = re.compile(r'[0-9a-fA-F]{40}')
 def _pairs(runs: RunColumns, sample_id: int, filters: RunFilters) -> Any:
     """SELECT (run id, regression test id) of the history's entries that match ``filters`` (unordered)."""
     tests = select(RegressionTest.id).where(RegressionTest.sample_id == sample_id)
-    candidate = union(
-        select(TestResult.test_id.label('run_id'), TestResult.regression_test_id.label('regression_id'))
-        .where(TestResult.regression_test_id.in_(tests)),
-        select(TestResultFile.test_id, TestResultFile.regression_test_id)
+    rows = union_all(
+        select(TestResult.test_id.label('run_id'), TestResult.regression_test_id.label('regression_id'),
+               literal(1).label('reported')).where(TestResult.regression_test_id.in_(tests)),
+        select(TestResultFile.test_id, TestResultFile.regression_test_id, literal(1))
         .where(TestResultFile.regression_test_id.in_(tests)),
-        select(CustomizedTest.test_id, CustomizedTest.regression_id).where(CustomizedTest.regression_id.in_(tests)),
-    ).subquery('candidate')
-    reported = or_(
-        exists().where(TestResult.test_id == Test.id, TestResult.regression_test_id == candidate.c.regression_id),
-        exists().where(TestResultFile.test_id == Test.id,
-                       TestResultFile.regression_test_id == candidate.c.regression_id))
+        select(CustomizedTest.test_id, CustomizedTest.regression_id, literal(0))
+        .where(CustomizedTest.regression_id.in_(tests)),
+    ).subquery('named')
+    candidate = (select(rows.c.run_id, rows.c.regression_id, func.max(rows.c.reported).label('reported'))
+                 .group_by(rows.c.run_id, rows.c.regression_id).subquery('candidate'))
+    reported = candidate.c.reported == 1  # a result or result file row names the pair
     finished: ColumnElement[bool] = or_(runs.last.status == TestStatus.completed,
                                         runs.last.status == TestStatus.canceled)
     return (runs.select(Test.id.label('run_id'), candidate.c.regression_id)
