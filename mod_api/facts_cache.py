@@ -8,7 +8,8 @@ same digest again, in the request's own transaction: one SELECT (:func:`digests`
 
 The digest covers the run's ``test_progress``, ``gcp_instance``, ``test_result``, ``test_result_file`` and
 ``customized_test`` rows, and the catalogue every run is judged against: ``regression_test_output``, its variants
-(``regression_test_output_files``) and the categorised regression tests; the API's cancel record is part of the key.
+(``regression_test_output_files``) and the categorised regression tests (category links and category ids); the
+API's cancel record is part of the key.
 Per table it is the row count and two sums of differently salted CRC-32s of each row's values (order-free, so the
 same on SQLite and MariaDB, and cheap: MD5 cost five times as much on the production-sized catalogue), so any insert,
 delete or change of a column the derivation reads — a cancel, a late worker report, an approved baseline, a
@@ -122,8 +123,9 @@ def _digest_statement() -> CompoundSelect:
                       RegressionTestOutput.correct, RegressionTestOutput.ignore),
         _table_digest('variant', None, RegressionTestOutputFiles.regression_test_output_id,
                       RegressionTestOutputFiles.file_hashes),
-        _table_digest('categorised', None, link.c.regression_id, link.c.category_id)
-        .join(Category, Category.id == link.c.category_id))
+        # the categorised tests are these links joined to the categories: both digested, no join needed
+        _table_digest('category link', None, link.c.regression_id, link.c.category_id),
+        _table_digest('category', None, Category.id))
 
 
 def digests(run_ids: Sequence[int]) -> dict[int, Digest]:
