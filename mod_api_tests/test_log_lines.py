@@ -213,7 +213,10 @@ def test_modified_foreign_key_or_other_purpose_cursors_are_tampered():
     bound = binding(1, None, None, None, None)
     cursor = codec.encode(bound, Position(10, 20))
     payload, _, rest = cursor.partition('.')
-    forged = [cursor[:-1] + ('A' if cursor[-1] != 'A' else 'B'), payload[::-1] + '.' + rest, cursor[:40], 'x' * 255,
+    signed, _, signature = cursor.rpartition('.')
+    # the signature's first character carries six bits of it (the last may carry only padding bits)
+    other_signature = signed + '.' + ('A' if signature[0] != 'A' else 'B') + signature[1:]
+    forged = [other_signature, payload[::-1] + '.' + rest, cursor[:40], 'x' * 255,
               CursorCodec('another-secret-0123456789abcdef').encode(bound, Position(10, 20)),
               TokenSigner(SECRET, 'mod_api.download.v1').sign([bound, 10, 20, None, 0]),
               TokenSigner(SECRET, 'mod_api.log_cursor.v1').sign([bound, 30, 20, None, 0]),  # offset past the size
