@@ -106,13 +106,15 @@ LEGACY_LOOKUP_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('gcp_instance', ('test_id',)), ('test_fork', ('test_id',)), ('regression_test', ('sample_id',)),
     ('regression_test_category', ('regression_id',)), ('regression_test_output', ('regression_id',)),
     ('regression_test_output_files', ('regression_test_output_id',)),
+    ('test_result_file', ('regression_test_output_id',)),  # a variant's trigger finds the runs it can flip
 )
 
 
 def create_api_tables(app: Flask) -> None:
-    """Create mod_api's own tables, and its lookup indexes on legacy tables where missing (idempotent).
+    """Create mod_api's own tables, lookup indexes and stored run statuses with their triggers (idempotent).
 
-    Legacy table definitions are never changed: no column is added, only an index where none covers the columns.
+    Legacy table definitions are never changed: no column is added, only an index where none covers the columns,
+    and the triggers of ``mod_api.status_triggers``, which write to mod_api's own tables only.
     Safe when several processes run it at once (gunicorn workers starting ``run.py`` on SQLite): the indexes are
     created ``IF NOT EXISTS`` there, and a table another process created between the check and the CREATE makes
     the pass start over once, when it is seen and skipped.
@@ -133,8 +135,10 @@ def create_api_tables(app: Flask) -> None:
 
 
 def _create_all(engine: Any) -> None:
+    from mod_api import status_store  # imports the models and the status SQL, which import this module
     db.metadata.create_all(engine)
     _create_lookup_indexes(engine)
+    status_store.install(engine)
 
 
 def _create_lookup_indexes(engine: Any) -> None:

@@ -150,3 +150,32 @@ class BaselineApproval(db.Model):  # type: ignore[name-defined,misc]
     reviewed_by_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reviewed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
     review_comment: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class StoredRunStatus(db.Model):  # type: ignore[name-defined,misc]
+    """A run's derived status as last computed, for filtering runs by status (``mod_api.stored_status``).
+
+    Database triggers add one to ``version`` whenever a row the run's status derives from changes; the stored
+    ``status`` holds only while ``computed_version`` equals ``version`` and ``computed_epoch`` equals the
+    ``StoredStatusState`` epoch (which triggers on the shared catalogue advance).
+    """
+
+    __tablename__ = 'api_run_status'
+    __table_args__ = {'mysql_engine': 'InnoDB'}
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    computed_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    computed_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class StoredStatusState(db.Model):  # type: ignore[name-defined,misc]
+    """One row: the catalogue epoch of stored statuses and the version of the rules and triggers that keep them."""
+
+    __tablename__ = 'api_status_state'
+    __table_args__ = {'mysql_engine': 'InnoDB'}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rules_version: Mapped[int] = mapped_column(Integer, nullable=False)

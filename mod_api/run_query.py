@@ -67,7 +67,7 @@ from mod_api.legacy import (
     TestStatus,
     regressionTestLinkTable,
 )
-from mod_api.models import RunCancellation, RunRecord
+from mod_api.models import RunCancellation, RunRecord, StoredRunStatus, StoredStatusState
 from mod_api.queue import progress_bounds
 from mod_api.resources.branches import Exact, repository_expression
 from mod_api.run_view import local_utc_offset, record_first_seen
@@ -235,6 +235,31 @@ def status_expression(run_id: Any, last: Any, has_progress: ColumnElement[bool],
         else_=RunStatus.PASS.value)
 
 
+# --- stored statuses (mod_api.status_store) ------------------------------------------------------------------------
+
+STATE_ID = 1  # the one api_status_state row
+
+
+def current_epoch() -> ColumnElement[int]:
+    """The stored statuses' epoch (NULL without a state row); one uncorrelated lookup per statement."""
+    return select(StoredStatusState.epoch).where(StoredStatusState.id == STATE_ID).scalar_subquery()
+
+
+def stored_status_holds() -> ColumnElement[bool]:
+    """The joined ``api_run_status`` row's status is current: nothing it derives from changed since it was computed.
+
+    Never NULL: false for a run without a row, a status never computed, or no state row.
+    """
+    return and_(StoredRunStatus.computed_version.isnot(None), StoredRunStatus.computed_epoch.isnot(None),
+                current_epoch().isnot(None), StoredRunStatus.computed_version == StoredRunStatus.version,
+                StoredRunStatus.computed_epoch == current_epoch())
+
+
+def with_stored_statuses(runs: Any) -> Any:
+    """``runs`` (a FROM holding ``test``) outer-joined to the runs' stored statuses."""
+    return outerjoin(runs, StoredRunStatus, StoredRunStatus.run_id == Test.id)
+
+
 # --- the run list --------------------------------------------------------------------------------------------------
 
 def first_progress_at(run_id: Any) -> ColumnElement[datetime]:
@@ -264,18 +289,22 @@ class RunColumns:
         self.created_at: ColumnElement[datetime] = AsDateTime(func.coalesce(RunRecord.created_at, first_at, vm_at, now))
         has_vm = exists().where(GcpInstance.test_id == Test.id).correlate_except(GcpInstance)
         self.status = status_expression(Test.id, self.last, self.last.id.isnot(None), has_vm)
+        # The stored status where it holds, else the live one (evaluated only then), in a ``select(stored=True)``.
+        self.stored_or_live_status = case((stored_status_holds(), StoredRunStatus.status), else_=self.status)
 
-    def select(self, *columns: Any, page: Subquery | None = None) -> Select:
+    def select(self, *columns: Any, page: Subquery | None = None, stored: bool = False) -> Select:
         """``SELECT columns FROM test`` with the joins the derived columns use (only the runs of ``page`` if given).
 
         ``page`` is a subquery with a ``run_id`` column: the statement then reads those runs alone, by primary key.
         The last progress row comes from :func:`mod_api.queue.progress_bounds`, which MariaDB evaluates per joined
-        run once (a correlated ``MAX(id)`` in the join condition is evaluated several times per row).
+        run once (a correlated ``MAX(id)`` in the join condition is evaluated several times per row). ``stored``
+        also joins the runs' stored statuses, for ``stored_or_live_status``.
         """
         runs = Test.__table__ if page is None else join(page, Test, Test.id == page.c.run_id)
         bounds = progress_bounds()
-        return self.times_select(*columns, runs=outerjoin(runs, bounds, bounds.c.run_id == Test.id)
-                                 .outerjoin(self.last, self.last.id == bounds.c.last_id))
+        runs = outerjoin(runs, bounds, bounds.c.run_id == Test.id).outerjoin(self.last,
+                                                                            self.last.id == bounds.c.last_id)
+        return self.times_select(*columns, runs=with_stored_statuses(runs) if stored else runs)
 
     def times_select(self, *columns: Any, runs: Any = None) -> Select:
         """``SELECT columns FROM test`` (or ``runs``, a join holding it) with what the times alone need (not status).
@@ -284,6 +313,21 @@ class RunColumns:
         """
         return select(*columns).select_from(
             outerjoin(Test.__table__ if runs is None else runs, RunRecord, RunRecord.run_id == Test.id))
+
+    def stored_select(self, *columns: Any) -> Select:
+        """:meth:`times_select` with the runs' stored statuses joined, for :meth:`stored_status_is`."""
+        return self.times_select(*columns, runs=with_stored_statuses(Test.__table__))
+
+    def stored_status_is(self, status: str) -> ColumnElement[bool]:
+        """The run's status is ``status``: stored where it holds, else judged live (in a :meth:`stored_select`).
+
+        Only the runs whose stored status does not hold are judged, in one uncorrelated subquery that starts from
+        them: the statement never joins every run's progress rows.
+        """
+        stale = (select(Test.id.label('run_id')).select_from(with_stored_statuses(Test.__table__))
+                 .where(~stored_status_holds()).subquery('stale'))
+        judged = self.select(stale.c.run_id, page=stale).where(self.status == status).correlate(None)
+        return or_(and_(stored_status_holds(), StoredRunStatus.status == status), Test.id.in_(judged))
 
 
 def run_columns() -> RunColumns:
@@ -319,11 +363,14 @@ class RunFilters:
         return self.created_after is not None or self.created_before is not None
 
 
-def run_conditions(runs: RunColumns, filters: RunFilters) -> list[ColumnElement[bool]]:
-    """WHERE conditions of the filters: branch byte for byte, commit and repository case-insensitively."""
+def run_conditions(runs: RunColumns, filters: RunFilters, stored: bool = False) -> list[ColumnElement[bool]]:
+    """WHERE conditions of the filters: branch byte for byte, commit and repository case-insensitively.
+
+    ``stored``: the status filter reads stored statuses where they hold (in a :meth:`RunColumns.stored_select`).
+    """
     conditions: list[ColumnElement[bool]] = []
     if filters.status is not None:
-        conditions.append(runs.status == filters.status)
+        conditions.append(runs.stored_status_is(filters.status) if stored else runs.status == filters.status)
     if filters.branch is not None:
         conditions.append(Exact(Test.branch) == filters.branch)
     if filters.commit_sha is not None:
@@ -364,30 +411,34 @@ def _plain_select(*columns: Any) -> Select:
     return select(*columns).select_from(Test)
 
 
-def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int) -> tuple[list[tuple[int, str]], int]:
+def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int,
+                 stored: bool = False) -> tuple[list[tuple[int, str]], int]:
     """One page of runs matching ``filters`` in ``sort`` order as (run id, status), and how many runs match in all.
 
     Derived data is computed only where it is needed: the total counts ``test`` rows alone unless a filter is on a
     derived column, the ``run_id`` sort reads the primary key in order, and the page's statuses are evaluated in an
     outer statement over the page's runs only (the same SQL status as the filter, so a page never disagrees with it).
-    Every run gets its stable creation time first when the creation time filters or sorts.
+    Every run gets its stable creation time first when the creation time filters or sorts. ``stored``: a status
+    filter reads the stored statuses that hold (``mod_api.status_store.usable`` said so).
     """
     by_creation = filters.by_creation
     if by_creation or sort.lstrip('-') == 'created_at':
         record_first_seen()
     runs = run_columns()
-    conditions = run_conditions(runs, filters)
+    by_status = filters.status is not None
+    conditions = run_conditions(runs, filters, stored)
     keys = [(key.label(f'key_{index}'), key_descending)
             for index, (key, key_descending) in enumerate(_leading_keys(runs, sort))]
     descending = sort.startswith('-')
-    by_status = filters.status is not None
-    matching = runs.select if by_status else runs.times_select if by_creation else _plain_select
+    with_status = runs.stored_select if stored else runs.select
+    matching = with_status if by_status else runs.times_select if by_creation else _plain_select
     total = db.session.scalar(matching(func.count()).where(*conditions))
-    ordered = runs.select if by_status else runs.times_select if by_creation or keys else _plain_select
+    ordered = with_status if by_status else runs.times_select if by_creation or keys else _plain_select
     page = (ordered(Test.id.label('run_id'), *(key for key, _ in keys))
             .where(*conditions).order_by(*_ordered([*keys, (Test.id, descending)])).limit(limit).offset(offset)
             .subquery('page'))
     page_keys = [(page.c[key.name], key_descending) for key, key_descending in keys]
-    rows = db.session.execute(runs.select(page.c.run_id, runs.status, page=page)
+    status = runs.stored_or_live_status if stored else runs.status
+    rows = db.session.execute(runs.select(page.c.run_id, status, page=page, stored=stored)
                               .order_by(*_ordered([*page_keys, (page.c.run_id, descending)])))
     return [(run_id, status) for run_id, status in rows], total or 0

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine, make_url
 
 import mod_api
-from mod_api import facts_cache
+from mod_api import facts_cache, status_triggers
 from mod_api.db import db
 from mod_api.legacy import Base
 
@@ -85,7 +85,10 @@ def make_app(database_uri: str, tmp_path: Any) -> Iterator[Callable[..., Flask]]
 
 
 def _empty_all_tables(uri: str) -> None:
+    """Drop the stored-status triggers a test installed, then delete every row: the next test starts afresh."""
     engine: Engine = sqlalchemy.create_engine(uri)
+    with engine.begin() as connection:
+        status_triggers.remove(connection)
     with engine.begin() as connection:
         if engine.dialect.name == 'mysql':
             connection.execute(sqlalchemy.text('SET FOREIGN_KEY_CHECKS=0'))

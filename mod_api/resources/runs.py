@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify
 from marshmallow import fields, validate
 from sqlalchemy import and_, exists, or_, select, true
 
+from mod_api import status_store
 from mod_api.db import db
 from mod_api.environments import Environment, find_environment
 from mod_api.errors import not_found
@@ -201,7 +202,8 @@ def _view(run_id: int) -> RunView:
 def list_runs(query: dict[str, Any]) -> Any:
     """A page of runs (a constant number of queries: the page with its statuses and the total, then documents)."""
     filters = RunFilters(**{field.name: query.get(field.name) for field in dataclass_fields(RunFilters)})
-    page, total = page_of_runs(filters, query['sort'], query['limit'], query['offset'])
+    stored = filters.status is not None and status_store.ready_for_filter()
+    page, total = page_of_runs(filters, query['sort'], query['limit'], query['offset'], stored)
     return jsonify(page_body([run_document(view) for view in load_listed_runs(page)], total, query))
 
 

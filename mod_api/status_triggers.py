@@ -1,0 +1,127 @@
+"""The database triggers that tell stored run statuses (``mod_api.status_store``) when they stop holding.
+
+A run's status derives from its own rows (progress, VM, results, result files, scope, API cancellations) and from
+the shared catalogue (regression tests, categories and their links, outputs, variants). Every change to those rows
+fires a trigger, in the writer's own transaction, that marks what it may have changed:
+
+* a run's own row: one is added to that run's ``api_run_status.version`` (``test`` itself creates the row);
+* a variant (``regression_test_output_files``): the runs with a result file of that output whose ``got`` equals
+  the variant's hash (exactly the runs the variant can accept or stop accepting);
+* any other catalogue change that can alter a status: one is added to the ``api_status_state`` epoch, which
+  makes every stored status stale.
+
+MariaDB fires no trigger for rows changed by a foreign-key cascade, so the parents' deletes and key updates are
+watched (a deleted ``test`` or regression test, output, sample). Trigger names carry
+:data:`STATUS_RULES_VERSION`: a new version replaces every trigger of an older one.
+"""
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+# Raise it whenever the status rules (``mod_api.run_query.status_expression``) or these triggers change: every
+# stored status is then recomputed by ``flask create-api-tables``, and ignored until then.
+STATUS_RULES_VERSION = 1
+PREFIX = 'api_status_v'
+EVENTS = {'i': 'INSERT', 'u': 'UPDATE', 'd': 'DELETE'}
+
+# Tables whose rows belong to one run, with the column naming it.
+RUN_ROWS = {'test_progress': 'test_id', 'test_result': 'test_id', 'test_result_file': 'test_id',
+            'customized_test': 'test_id', 'gcp_instance': 'test_id', 'api_run_cancellation': 'run_id'}
+# Catalogue tables that advance the epoch, with the columns whose update matters (None: every update). A sample
+# matters only through the regression tests its delete or key update cascades to; a new one changes nothing.
+CATALOGUE_ROWS: dict[str, tuple[str, ...] | None] = {
+    'regression_test': ('id',), 'category': ('id',), 'regression_test_category': None,
+    'regression_test_output': ('id', 'regression_id', 'ignore'), 'sample': ('id',)}
+INSERT_CHANGES_NOTHING = frozenset({'sample'})
+VARIANTS = 'regression_test_output_files'
+WATCHED_TABLES = frozenset({'test', VARIANTS, *RUN_ROWS, *CATALOGUE_ROWS})
+
+
+def _bump_run(run_id: str) -> str:
+    return f'UPDATE api_run_status SET version = version + 1 WHERE run_id = {run_id}'
+
+
+def _upsert_run(dialect: str, run_id: str) -> str:
+    again = ('ON DUPLICATE KEY UPDATE version = version + 1' if dialect == 'mysql'
+             else 'ON CONFLICT (run_id) DO UPDATE SET version = version + 1')
+    return f'INSERT INTO api_run_status (run_id, version) VALUES ({run_id}, 1) {again}'
+
+
+def _bump_variant_runs(row: str) -> str:
+    return ('UPDATE api_run_status SET version = version + 1 WHERE run_id IN (SELECT test_id FROM test_result_file '
+            f'WHERE regression_test_output_id = {row}.regression_test_output_id AND got = {row}.file_hashes)')
+
+
+def _bump_epoch(dialect: str, columns: tuple[str, ...] | None) -> str:
+    statement = 'UPDATE api_status_state SET epoch = epoch + 1'
+    if columns is None:
+        return statement
+    differs = ('NOT (OLD.`{0}` <=> NEW.`{0}`)' if dialect == 'mysql' else 'OLD.`{0}` IS NOT NEW.`{0}`')
+    return f"{statement} WHERE {' OR '.join(differs.format(column) for column in columns)}"
+
+
+def _bodies(dialect: str) -> Iterator[tuple[str, str, list[str]]]:
+    """(table, event letter, statements) of every trigger."""
+    for table, column in RUN_ROWS.items():
+        yield table, 'i', [_bump_run(f'NEW.{column}')]
+        yield table, 'u', [_bump_run(f'OLD.{column}'), _bump_run(f'NEW.{column}')]
+        yield table, 'd', [_bump_run(f'OLD.{column}')]
+    yield 'test', 'i', [_upsert_run(dialect, 'NEW.id')]
+    yield 'test', 'u', [_bump_run('OLD.id'), _upsert_run(dialect, 'NEW.id')]
+    yield 'test', 'd', [_bump_run('OLD.id')]
+    yield VARIANTS, 'i', [_bump_variant_runs('NEW')]
+    yield VARIANTS, 'u', [_bump_variant_runs('OLD'), _bump_variant_runs('NEW')]
+    yield VARIANTS, 'd', [_bump_variant_runs('OLD')]
+    for table, columns in CATALOGUE_ROWS.items():
+        if table not in INSERT_CHANGES_NOTHING:
+            yield table, 'i', [_bump_epoch(dialect, None)]
+        yield table, 'u', [_bump_epoch(dialect, columns)]
+        yield table, 'd', [_bump_epoch(dialect, None)]
+
+
+def trigger_name(table: str, event: str) -> str:
+    """The name of this version's trigger on ``table`` for ``event`` ('i', 'u' or 'd')."""
+    return f'{PREFIX}{STATUS_RULES_VERSION}_{table}_{event}'
+
+
+def definitions(dialect: str) -> dict[str, str]:
+    """Trigger name -> its CREATE TRIGGER statement, for ``dialect`` ('sqlite' or 'mysql')."""
+    return {trigger_name(table, event): (
+        f'CREATE TRIGGER {trigger_name(table, event)} AFTER {EVENTS[event]} ON {table} FOR EACH ROW BEGIN '
+        + ' '.join(f'{statement};' for statement in statements) + ' END')
+        for table, event, statements in _bodies(dialect)}
+
+
+def present_query(dialect: str, names: Any = None) -> str:
+    """SQL listing the names of the triggers present (all of mod_api's, or those in ``names``), one per row."""
+    column, source = (('TRIGGER_NAME', 'information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()')
+                      if dialect == 'mysql' else ('name', "sqlite_master WHERE type = 'trigger'"))
+    chosen = (f"{column} LIKE '{PREFIX}%'" if names is None
+              else f"{column} IN ({', '.join(repr(name) for name in sorted(names))})")
+    return f'SELECT {column} FROM {source} AND {chosen}'
+
+
+def replace_all(connection: Connection) -> bool:
+    """Create this version's triggers, dropping mod_api's others; False when they were all in place already.
+
+    Runs in the caller's transaction on SQLite; on MariaDB every statement commits by itself, and each CREATE
+    TRIGGER waits for the transactions that are writing its table to end.
+    """
+    dialect = connection.dialect.name
+    wanted = definitions(dialect)
+    present = set(connection.execute(text(present_query(dialect))).scalars())
+    if present == set(wanted):
+        return False
+    remove(connection, present)
+    for statement in wanted.values():
+        connection.execute(text(statement))
+    return True
+
+
+def remove(connection: Connection, names: Any = None) -> None:
+    """Drop mod_api's status triggers (``names``, or all of them): the legacy tables are then left as they were."""
+    dialect = connection.dialect.name
+    for name in names if names is not None else list(connection.execute(text(present_query(dialect))).scalars()):
+        connection.execute(text(f'DROP TRIGGER IF EXISTS {name}'))

@@ -1,0 +1,270 @@
+"""mod_api.status_store: stored run statuses never disagree with the live derivation, on both backends.
+
+Platform databases are generated at random after ``create_api_tables`` installed the triggers, then changed in
+every way a status can depend on (API cancels, late worker reports, results edited in place, approved and removed
+variants, scopes, catalogue edits, VM rows, progress rows removed) with no refresh in between: each time, the runs
+every status filter lists must be exactly those ``verdicts.judge`` gives that status, and once refreshed every
+stored status must equal the verdict.
+"""
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import and_, delete, select, update
+
+from mod_api import status_store, status_triggers
+from mod_api.db import create_api_tables, db
+from mod_api.legacy import (
+    CustomizedTest,
+    GcpInstance,
+    RegressionTestOutput,
+    RegressionTestOutputFiles,
+    TestStatus,
+    regressionTestLinkTable,
+)
+from mod_api.legacy import Test as Run
+from mod_api.legacy import TestProgress as Progress
+from mod_api.legacy import TestResult as Result
+from mod_api.legacy import TestResultFile as ResultFile
+from mod_api.models import RunCancellation, StoredRunStatus, StoredStatusState
+from mod_api.run_query import RunFilters, page_of_runs, stored_status_holds
+from mod_api.run_view import load_runs
+from mod_api.verdicts import RunStatus
+from mod_api_tests import factories
+from mod_api_tests.generated_platforms import HASHES, clear, generate_runs, regression_data
+from mod_api_tests.runs_data import BASE_TIME, add_progress, add_run, store
+from mod_api_tests.test_run_data import counted_queries
+
+ROUNDS = 8
+URL = '/api/v1/runs'
+
+
+@pytest.fixture()
+def triggers(app: Flask) -> None:
+    """The stored statuses installed by ``create_api_tables`` (conftest drops the triggers after each test).
+
+    The session commits before each trigger DDL: MariaDB's DDL waits for open transactions that read the table.
+    """
+    db.session.commit()
+    create_api_tables(app)
+
+
+def verdicts(ids: list[int]) -> dict[int, str]:
+    """Run id -> its status, derived live in Python (verdicts.judge over the loaded facts)."""
+    db.session.commit()
+    return {run_id: view.verdict.status.value for run_id, view in load_runs(ids).items()}
+
+
+def filtered() -> dict[int, str]:
+    """Run id -> the status whose filter lists it, read through stored statuses (each run must be listed once)."""
+    assert status_store.usable()
+    found: dict[int, str] = {}
+    for status in RunStatus:
+        page, total = page_of_runs(RunFilters(status=status.value), 'run_id', 1000, 0, stored=True)
+        assert total == len(page)
+        for run_id, shown in page:
+            assert shown == status.value and run_id not in found, (run_id, status, shown, found.get(run_id))
+            found[run_id] = status.value
+    return found
+
+
+def stored_statuses() -> dict[int, str | None]:
+    """Run id -> its stored status, for the runs whose stored status holds."""
+    return dict(db.session.execute(select(StoredRunStatus.run_id, StoredRunStatus.status)
+                                   .where(stored_status_holds())).tuples().all())
+
+
+def refresh_all() -> None:
+    while status_store.refresh(7):  # small batches: several refresh statements per round
+        pass
+
+
+# --- changes a status depends on ----------------------------------------------------------------------------------
+
+def _cancel(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    row = add_progress(db.session.get(Run, run_id), (TestStatus.canceled, 'Stopped', BASE_TIME))[0]
+    store(RunCancellation(run_id=run_id, progress_id=row.id, created_at=BASE_TIME, user_id=context['user']))
+
+
+def _late_report(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    reported = set(db.session.scalars(select(Result.regression_test_id).where(Result.test_id == run_id)))
+    missing = [test for test in context['tests'] if test.id not in reported]
+    if missing:
+        store(Result(run_id, rng.choice(missing).id, 100, rng.choice([0, 1]), 0))  # type: ignore[arg-type]
+
+
+def _exit_code_edited(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    db.session.execute(update(Result).where(Result.test_id == run_id).values(exit_code=rng.choice([0, 1])))
+
+
+def _got_edited(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    db.session.execute(update(ResultFile).where(ResultFile.test_id == run_id)
+                       .values(got=rng.choice([None, *HASHES])))
+
+
+def _baseline_approved(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    files = db.session.execute(select(ResultFile.regression_test_output_id, ResultFile.got)
+                               .where(ResultFile.test_id == run_id, ResultFile.got.isnot(None))).all()
+    if files:
+        output_id, got = rng.choice(files)
+        store(RegressionTestOutputFiles(got, output_id))
+
+
+def _variant_removed(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    """A variant accepting one of the run's outputs is deleted (when there is one)."""
+    variants = db.session.scalars(select(RegressionTestOutputFiles.id).join(ResultFile, and_(
+        ResultFile.regression_test_output_id == RegressionTestOutputFiles.regression_test_output_id,
+        ResultFile.got == RegressionTestOutputFiles.file_hashes)).where(ResultFile.test_id == run_id)).all()
+    if variants:
+        chosen = rng.choice(variants)
+        db.session.execute(delete(RegressionTestOutputFiles).where(RegressionTestOutputFiles.id == chosen))
+
+
+def _scope_changed(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    if rng.random() < 0.5 and context['tests']:
+        store(CustomizedTest(run_id, rng.choice(context['tests']).id))
+    else:
+        db.session.execute(delete(CustomizedTest).where(CustomizedTest.test_id == run_id))
+
+
+def _catalogue_edited(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    if rng.random() < 0.5:
+        db.session.execute(update(RegressionTestOutput).values(ignore=rng.choice([True, False, None]))
+                           .where(RegressionTestOutput.id == select(RegressionTestOutput.id).limit(1)
+                                  .scalar_subquery()))
+    else:
+        links = db.session.execute(select(regressionTestLinkTable)).all()
+        if links:
+            regression_id, category_id = rng.choice(links)
+            db.session.execute(regressionTestLinkTable.delete().where(
+                regressionTestLinkTable.c.regression_id == regression_id,
+                regressionTestLinkTable.c.category_id == category_id))
+
+
+def _vm_started(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    store(GcpInstance(f'vm-{run_id}-{rng.randrange(10 ** 6)}', run_id, BASE_TIME))
+
+
+def _last_progress_removed(rng: random.Random, run_id: int, context: dict[str, Any]) -> None:
+    last = db.session.scalar(select(Progress.id).where(Progress.test_id == run_id)
+                             .order_by(Progress.id.desc()).limit(1))
+    canceled_by_api = select(RunCancellation.id).where(RunCancellation.progress_id == last)
+    if last is not None and db.session.scalar(canceled_by_api) is None:
+        db.session.execute(delete(Progress).where(Progress.id == last))
+
+
+CHANGES: list[Callable[[random.Random, int, dict[str, Any]], None]] = [
+    _cancel, _late_report, _exit_code_edited, _got_edited, _baseline_approved, _variant_removed, _scope_changed,
+    _catalogue_edited, _vm_started, _last_progress_removed]
+# Changes to results, which matter in finished runs only: made there.
+RESULT_CHANGES = {_late_report, _exit_code_edited, _got_edited, _baseline_approved, _variant_removed, _scope_changed}
+FINISHED = {RunStatus.PASS.value, RunStatus.FAIL.value, RunStatus.INCOMPLETE.value}
+
+
+def test_status_filters_agree_with_the_verdicts_before_and_after_every_kind_of_change(
+        app: Flask, triggers: None) -> None:
+    flips: Counter[str] = Counter()
+    for seed in range(ROUNDS):
+        status_store.install(db.engine)  # the state row again (each round ends with an empty database)
+        rng = random.Random(7000 + seed)
+        tests, outputs = regression_data(rng)
+        ids = generate_runs(rng, tests, outputs)
+        before = verdicts(ids)
+        assert filtered() == before, seed  # nothing computed yet: every run judged live
+        refresh_all()
+        assert stored_statuses() == before, seed
+        assert filtered() == before, seed
+
+        context = {'tests': tests, 'user': factories.make_user('tester').id}
+        for change in CHANGES:
+            finished = [run_id for run_id in ids if before[run_id] in FINISHED]
+            candidates = finished if change in RESULT_CHANGES else ids
+            for run_id in rng.sample(candidates, min(5, len(candidates))):
+                change(rng, run_id, context)
+            after = verdicts(ids)
+            assert filtered() == after, (seed, change.__name__)  # stale statuses judged live
+            flips[change.__name__] += sum(before[run_id] != after[run_id] for run_id in ids)
+            refresh_all()
+            assert stored_statuses() == after, (seed, change.__name__)
+            assert filtered() == after, (seed, change.__name__)
+            before = after
+        clear()
+    assert all(flips[change.__name__] > 0 for change in CHANGES), flips  # every kind of change flipped a status
+
+
+def test_a_status_computed_before_a_concurrent_change_is_not_stored(app: Flask, triggers: None) -> None:
+    """A worker's report committed between the refresh's read and its write leaves the status stale, not wrong."""
+    tests, _ = regression_data(random.Random(5))
+    run = add_run(progress=((TestStatus.completed, 'done'),))
+    db.session.commit()
+    other = sqlalchemy.create_engine(db.engine.url)
+
+    def report_meanwhile(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith('UPDATE api_run_status'):
+            with other.begin() as writer:
+                writer.execute(Progress.__table__.insert().values(
+                    test_id=run.id, status=TestStatus.canceled, timestamp=BASE_TIME, message='PR closed'))
+
+    sqlalchemy.event.listen(db.engine, 'before_cursor_execute', report_meanwhile)
+    try:
+        assert status_store.refresh(10) == 0
+    finally:
+        sqlalchemy.event.remove(db.engine, 'before_cursor_execute', report_meanwhile)
+        other.dispose()
+    assert stored_statuses() == {}
+    assert filtered() == verdicts([run.id]) == {run.id: 'canceled'}
+    assert status_store.refresh(10) == 1
+    assert stored_statuses() == {run.id: 'canceled'}
+
+
+def test_stored_statuses_serve_only_while_every_trigger_and_the_rules_version_are_current(
+        app: Flask, triggers: None, backend: str) -> None:
+    add_run(progress=((TestStatus.completed, 'done'),))
+    db.session.commit()
+    epoch = db.session.scalar(select(StoredStatusState.epoch))
+    db.session.commit()
+    create_api_tables(app)  # again: nothing to replace, the stored statuses stay current
+    assert db.session.scalar(select(StoredStatusState.epoch)) == epoch
+    assert status_store.usable() and status_store.stale_count() == 0
+
+    db.session.commit()
+    with db.engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"DROP TRIGGER {status_triggers.trigger_name('test_result', 'i')}"))
+    assert not status_store.usable()  # a lost trigger: filters are judged live
+    db.session.commit()
+    create_api_tables(app)
+    assert status_store.usable()
+    assert db.session.scalar(select(StoredStatusState.epoch)) == epoch + 1  # changes may have gone unseen
+
+    db.session.execute(update(StoredStatusState).values(rules_version=status_triggers.STATUS_RULES_VERSION - 1))
+    db.session.commit()
+    assert not status_store.usable()
+
+
+def test_the_list_filters_through_stored_statuses_at_a_constant_query_count(
+        client: FlaskClient, app: Flask, triggers: None) -> None:
+    headers = factories.bearer(factories.make_token(factories.make_user('contributor')))
+    tests, outputs = regression_data(random.Random(11))
+    ids = generate_runs(random.Random(12), tests, outputs)
+    expected = verdicts(ids)
+
+    def listed(**params: Any) -> tuple[list[int], int]:
+        with counted_queries() as executed:
+            response = client.get(URL, query_string={'sort': 'run_id', **params}, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        assert all(run['status'] == params['status'] for run in body['data'])
+        return [run['run_id'] for run in body['data']], len(executed)
+
+    status = Counter(expected.values()).most_common(1)[0][0]
+    matching = sorted(run_id for run_id, value in expected.items() if value == status)
+    (first, refreshing), (again, settled) = listed(status=status, limit=1), listed(status=status, limit=1)
+    assert first == again == matching[:1]
+    assert status_store.stale_count() == 0
+    many, settled_many = listed(status=status, limit=50)
+    assert many == matching[:50] and settled_many == settled < refreshing
