@@ -14,7 +14,7 @@ a change committed meanwhile leaves it stale rather than wrong.
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import case, func, insert, inspect, literal_column, select, tuple_, update
+from sqlalchemy import Insert, case, func, insert, inspect, literal_column, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -31,24 +31,20 @@ INSTALL_BATCH = 500
 
 
 def install(engine: Engine) -> None:
-    """Put the triggers, the state row and a row per run in place, then compute every stale status (idempotent).
+    """Put the triggers, the state row and a row per run in place, then recompute every stored status.
 
-    Replacing the triggers or changing the rules version advances the epoch: a change made while the old
-    triggers were being replaced, or a status computed under other rules, must not be trusted. Nothing is done
-    while a legacy table is missing (the platform has not created its schema yet): filters are then judged live.
+    Each call starts a new epoch, so every status is computed again under the current rules: the command is also
+    the remedy after writes that fire no trigger (``TRUNCATE`` of a legacy table). Nothing is done while a legacy
+    table is missing (the platform has not created its schema yet): status filters are then judged live.
     """
     if not status_triggers.WATCHED_TABLES <= set(inspect(engine).get_table_names()):
         return
     with engine.begin() as connection:
-        rules_version = connection.scalar(select(StoredStatusState.rules_version)
-                                          .where(StoredStatusState.id == STATE_ID))
-        if rules_version is None:
-            connection.execute(insert(StoredStatusState).values(id=STATE_ID, epoch=0,
-                                                                rules_version=status_triggers.STATUS_RULES_VERSION))
-        replaced = status_triggers.replace_all(connection)
-        if replaced or rules_version not in (None, status_triggers.STATUS_RULES_VERSION):
-            connection.execute(update(StoredStatusState).where(StoredStatusState.id == STATE_ID).values(
-                epoch=StoredStatusState.epoch + 1, rules_version=status_triggers.STATUS_RULES_VERSION))
+        status_triggers.replace_all(connection)
+        connection.execute(_ignoring_duplicates(insert(StoredStatusState).values(
+            id=STATE_ID, epoch=0, rules_version=status_triggers.STATUS_RULES_VERSION)))
+        connection.execute(update(StoredStatusState).where(StoredStatusState.id == STATE_ID).values(
+            epoch=StoredStatusState.epoch + 1, rules_version=status_triggers.STATUS_RULES_VERSION))
         _add_missing_rows(connection)
     while refresh(INSTALL_BATCH):
         pass
@@ -58,9 +54,12 @@ def _add_missing_rows(connection: Connection) -> None:
     """A (stale) row for every run without one; a run created meanwhile gets its row from the ``test`` trigger."""
     missing = select(Test.id, literal_column('0')).where(
         ~select(StoredRunStatus.run_id).where(StoredRunStatus.run_id == Test.id).exists())
-    connection.execute(insert(StoredRunStatus).prefix_with('IGNORE', dialect='mysql')
-                       .prefix_with('OR IGNORE', dialect='sqlite')
-                       .from_select(['run_id', 'version'], missing))
+    connection.execute(_ignoring_duplicates(insert(StoredRunStatus).from_select(['run_id', 'version'], missing)))
+
+
+def _ignoring_duplicates(statement: Insert) -> Insert:
+    """``statement`` skipping rows whose key exists (another process may insert the same rows concurrently)."""
+    return statement.prefix_with('IGNORE', dialect='mysql').prefix_with('OR IGNORE', dialect='sqlite')
 
 
 def usable() -> bool:
@@ -92,8 +91,10 @@ def _trigger_names(dialect: str) -> frozenset[str]:
 def refresh(limit: int) -> int:
     """Recompute up to ``limit`` stale statuses (latest runs first) and commit; how many were written.
 
-    Statuses, versions and the epoch are read in one statement (one snapshot). A concurrent writer that makes
-    MariaDB abort the write (deadlock, lock wait) only leaves those statuses stale for the next refresh.
+    Statuses, versions and the epoch are read in one statement (one snapshot) and written with the version and
+    epoch they were computed at, so a status computed before a concurrent change does not hold once written (the
+    change advanced the version or epoch). A writer that makes MariaDB abort the write (deadlock, lock wait) only
+    leaves those statuses stale for the next refresh.
     """
     stale = (select(StoredRunStatus.run_id, StoredRunStatus.version, current_epoch().label('epoch'))
              .join(Test, Test.id == StoredRunStatus.run_id)
@@ -106,11 +107,11 @@ def refresh(limit: int) -> int:
     epoch = computed[0].epoch
     if epoch is None:  # the state row was removed meanwhile
         return 0
-    statement = (update(StoredRunStatus)
-                 .where(tuple_(StoredRunStatus.run_id, StoredRunStatus.version).in_(
-                     [(row.run_id, row.version) for row in computed]), current_epoch() == epoch)
-                 .values(status=case({row.run_id: row.status for row in computed}, value=StoredRunStatus.run_id),
-                         computed_version=StoredRunStatus.version, computed_epoch=epoch)
+    by_run = StoredRunStatus.run_id
+    statement = (update(StoredRunStatus).where(by_run.in_([row.run_id for row in computed]))
+                 .values(status=case({row.run_id: row.status for row in computed}, value=by_run),
+                         computed_version=case({row.run_id: row.version for row in computed}, value=by_run),
+                         computed_epoch=epoch)
                  .execution_options(synchronize_session=False))
     try:
         written: int = db.session.execute(statement).rowcount  # type: ignore[attr-defined]

@@ -103,21 +103,21 @@ def present_query(dialect: str, names: Any = None) -> str:
     return f'SELECT {column} FROM {source} AND {chosen}'
 
 
-def replace_all(connection: Connection) -> bool:
-    """Create this version's triggers, dropping mod_api's others; False when they were all in place already.
+def replace_all(connection: Connection) -> None:
+    """Create this version's triggers where missing and drop mod_api's others (of older versions).
 
-    Runs in the caller's transaction on SQLite; on MariaDB every statement commits by itself, and each CREATE
-    TRIGGER waits for the transactions that are writing its table to end.
+    A trigger of this version is never dropped, so no change goes unseen while another process installs too (on
+    SQLite every worker of the demo does at start: there ``IF NOT EXISTS`` makes the race harmless). On MariaDB
+    each statement commits by itself, and each CREATE TRIGGER waits for the transactions writing its table to end.
     """
     dialect = connection.dialect.name
     wanted = definitions(dialect)
     present = set(connection.execute(text(present_query(dialect))).scalars())
-    if present == set(wanted):
-        return False
-    remove(connection, present)
-    for statement in wanted.values():
-        connection.execute(text(statement))
-    return True
+    remove(connection, present - set(wanted))
+    if_not_exists = 'IF NOT EXISTS ' if dialect == 'sqlite' else ''
+    for name, statement in wanted.items():
+        if name not in present:
+            connection.execute(text(statement.replace('CREATE TRIGGER ', f'CREATE TRIGGER {if_not_exists}', 1)))
 
 
 def remove(connection: Connection, names: Any = None) -> None:
