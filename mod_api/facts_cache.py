@@ -80,7 +80,11 @@ def _other_row_hash(element: RowHash, compiler: Any, **kw: Any) -> str:
 
 
 def sqlite_row_hash(*values: Any) -> int:
-    """SQLite's ``mod_api_row_hash`` (registered on each connection): what :class:`RowHash` computes on MariaDB."""
+    """SQLite's ``mod_api_row_hash`` (registered on each connection): plays :class:`RowHash`'s part on MariaDB.
+
+    The values differ from MariaDB's (Python's ``str`` of each value, not MariaDB's casts), which is harmless: a
+    worker only ever compares digests read from its own database.
+    """
     return zlib.crc32('\x1f'.join('\x1e' if value is None else str(value) for value in values).encode())
 
 

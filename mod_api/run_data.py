@@ -102,8 +102,14 @@ def load_judged(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] = ()
     ids = sorted(set(run_ids))
     if not ids:
         return {}
-    return cache.judged(ids, api_cancel_row_ids, lambda missing: {
-        run_id: (facts, judge(facts)) for run_id, facts in load_run_facts(missing, api_cancel_row_ids).items()})
+    return cache.judged(ids, api_cancel_row_ids, lambda missing: load_and_judge(missing, api_cancel_row_ids))
+
+
+def load_and_judge(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] = (),
+                   only_tests: Collection[int] | None = None) -> dict[int, tuple[RunFacts, RunVerdict]]:
+    """:func:`load_run_facts` and each run's ``judge`` verdict, bypassing the cache (``only_tests`` as there)."""
+    return {run_id: (facts, judge(facts)) for run_id, facts in load_run_facts(run_ids, api_cancel_row_ids,
+                                                                               only_tests).items()}
 
 
 def _of_tests(statement: Select, column: Any, kept: Sequence[int] | None) -> Select:

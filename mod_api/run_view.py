@@ -27,9 +27,9 @@ from sqlalchemy import exists, func, insert, literal, select
 from mod_api.db import db
 from mod_api.legacy import Fork, GcpInstance, Test, TestFork, TestProgress, User
 from mod_api.models import RunCancellation, RunRecord
-from mod_api.run_data import load_judged, load_run_facts
+from mod_api.run_data import load_and_judge, load_judged
 from mod_api.timeutil import as_utc, isoformat_z, utcnow
-from mod_api.verdicts import RunFacts, RunStatus, RunVerdict, judge
+from mod_api.verdicts import RunFacts, RunStatus, RunVerdict
 
 TEXT_MAX_LENGTH = 100  # the contract's maxLength of Run.repository and Run.triggered_by
 RUN_LINKS = ('summary', 'progress', 'samples', 'config', 'errors', 'error-summary', 'infrastructure-errors',
@@ -132,7 +132,7 @@ def load_runs(run_ids: Sequence[int], only_tests: Collection[int] | None = None,
     if only_tests is None:
         judged = load_judged(ids, cancels)
     else:
-        judged = {run_id: (facts, judge(facts)) for run_id, facts in load_run_facts(ids, cancels, only_tests).items()}
+        judged = load_and_judge(ids, cancels, only_tests)
     vm_times = dict(session.execute(select(GcpInstance.test_id, func.min(GcpInstance.timestamp))
                                     .where(GcpInstance.test_id.in_(ids)).group_by(GcpInstance.test_id)).tuples().all())
     starters: dict[int, str] = {}
@@ -154,9 +154,10 @@ def load_runs(run_ids: Sequence[int], only_tests: Collection[int] | None = None,
 def load_listed_runs(page: Sequence[tuple[int, str]]) -> list[RunView]:
     """RunViews of a run-list page given as (run id, status) pairs, in that order, for their Run documents.
 
-    The statuses come from :mod:`mod_api.run_query`'s SQL (property-tested to agree with :func:`judge`), so no
-    sample of the page's runs is loaded or judged: the views' facts hold the progress and VM rows only, which is all
-    the document's times and ``run_errors`` need; their sample verdicts and counts are empty and must not be served.
+    The statuses come from :mod:`mod_api.run_query`'s SQL (property-tested to agree with
+    :func:`mod_api.verdicts.judge`), so no sample of the page's runs is loaded or judged: the views' facts hold the
+    progress and VM rows only, which is all the document's times and ``run_errors`` need; their sample verdicts and
+    counts are empty and must not be served.
     """
     views = load_runs([run_id for run_id, _ in page], only_tests=())
     return [replace(views[run_id], verdict=replace(views[run_id].verdict, status=RunStatus(status)))

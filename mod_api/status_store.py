@@ -7,9 +7,8 @@ since the status was computed (``run_query.stored_status_holds``). Any other run
 statement, so the filter agrees with the live derivation for its snapshot however many statuses are stale.
 
 Stale statuses are recomputed by :func:`refresh`: a few before each status-filtered list, every one by
-``flask create-api-tables``. A status is written only if its run's version and the epoch are still those it was
-computed from (the UPDATE checks them against the latest committed rows, waiting for writers that hold them), so
-a change committed meanwhile leaves it stale rather than wrong.
+``flask create-api-tables``. A status is written with the version and epoch it was computed at, so a change
+committed meanwhile leaves it stale rather than wrong (``mod_api/docs/stored-statuses.md``).
 """
 from functools import lru_cache
 from typing import Any
