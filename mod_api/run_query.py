@@ -260,6 +260,23 @@ def with_stored_statuses(runs: Any) -> Any:
     return outerjoin(runs, StoredRunStatus, StoredRunStatus.run_id == Test.id)
 
 
+def stale_runs() -> Select:
+    """``SELECT run_id``: the runs whose stored status does not hold (no row, never computed, or changed since)."""
+    return (select(Test.id.label('run_id')).select_from(with_stored_statuses(Test.__table__))
+            .where(~stored_status_holds()))
+
+
+def every_stored_status_holds() -> Select:
+    """``SELECT`` true when every run has a stored status that holds: as many holding rows as runs.
+
+    Two counts, far cheaper than joining every run. A row whose run was deleted never holds (the ``test`` trigger
+    advanced its version and no refresh computes a run that does not exist), so the counts match only when each
+    run has a holding row.
+    """
+    holding = select(func.count()).select_from(StoredRunStatus).where(stored_status_holds()).scalar_subquery()
+    return select(select(func.count()).select_from(Test).scalar_subquery() == holding)
+
+
 # --- the run list --------------------------------------------------------------------------------------------------
 
 def first_progress_at(run_id: Any) -> ColumnElement[datetime]:
@@ -318,14 +335,16 @@ class RunColumns:
         """:meth:`times_select` with the runs' stored statuses joined, for :meth:`stored_status_is`."""
         return self.times_select(*columns, runs=with_stored_statuses(Test.__table__))
 
-    def stored_status_is(self, status: str) -> ColumnElement[bool]:
+    def stored_status_is(self, status: str, any_stale: bool) -> ColumnElement[bool]:
         """The run's status is ``status``: stored where it holds, else judged live (in a :meth:`stored_select`).
 
         Only the runs whose stored status does not hold are judged, in one uncorrelated subquery that starts from
-        them: the statement never joins every run's progress rows.
+        them: the statement never joins every run's progress rows. ``any_stale`` False: no such run was seen in
+        this transaction, so the stored statuses are read alone (on MariaDB the statement shares that snapshot).
         """
-        stale = (select(Test.id.label('run_id')).select_from(with_stored_statuses(Test.__table__))
-                 .where(~stored_status_holds()).subquery('stale'))
+        if not any_stale:
+            return StoredRunStatus.status == status
+        stale = stale_runs().subquery('stale')
         judged = self.select(stale.c.run_id, page=stale).where(self.status == status).correlate(None)
         return or_(and_(stored_status_holds(), StoredRunStatus.status == status), Test.id.in_(judged))
 
@@ -363,14 +382,17 @@ class RunFilters:
         return self.created_after is not None or self.created_before is not None
 
 
-def run_conditions(runs: RunColumns, filters: RunFilters, stored: bool = False) -> list[ColumnElement[bool]]:
+def run_conditions(runs: RunColumns, filters: RunFilters, stored: bool = False,
+                   any_stale: bool = True) -> list[ColumnElement[bool]]:
     """WHERE conditions of the filters: branch byte for byte, commit and repository case-insensitively.
 
-    ``stored``: the status filter reads stored statuses where they hold (in a :meth:`RunColumns.stored_select`).
+    ``stored``: the status filter reads stored statuses where they hold (in a :meth:`RunColumns.stored_select`;
+    ``any_stale`` as there).
     """
     conditions: list[ColumnElement[bool]] = []
     if filters.status is not None:
-        conditions.append(runs.stored_status_is(filters.status) if stored else runs.status == filters.status)
+        conditions.append(runs.stored_status_is(filters.status, any_stale) if stored
+                          else runs.status == filters.status)
     if filters.branch is not None:
         conditions.append(Exact(Test.branch) == filters.branch)
     if filters.commit_sha is not None:
@@ -426,7 +448,8 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int,
         record_first_seen()
     runs = run_columns()
     by_status = filters.status is not None
-    conditions = run_conditions(runs, filters, stored)
+    any_stale = stored and not db.session.scalar(every_stored_status_holds())
+    conditions = run_conditions(runs, filters, stored, any_stale)
     keys = [(key.label(f'key_{index}'), key_descending)
             for index, (key, key_descending) in enumerate(_leading_keys(runs, sort))]
     descending = sort.startswith('-')

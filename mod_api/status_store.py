@@ -95,9 +95,13 @@ def refresh(limit: int) -> int:
     change advanced the version or epoch). A writer that makes MariaDB abort the write (deadlock, lock wait) only
     leaves those statuses stale for the next refresh.
     """
+    stale_ids = db.session.scalars(select(StoredRunStatus.run_id).join(Test, Test.id == StoredRunStatus.run_id)
+                                   .where(~stored_status_holds()).order_by(StoredRunStatus.run_id.desc())
+                                   .limit(limit)).all()
+    if not stale_ids:  # the usual case: one scan of the stored rows, no status derived
+        return 0
     stale = (select(StoredRunStatus.run_id, StoredRunStatus.version, current_epoch().label('epoch'))
-             .join(Test, Test.id == StoredRunStatus.run_id)
-             .where(~stored_status_holds()).order_by(StoredRunStatus.run_id.desc()).limit(limit).subquery('stale'))
+             .where(StoredRunStatus.run_id.in_(stale_ids)).subquery('stale'))
     runs = run_columns()
     computed = db.session.execute(runs.select(stale.c.run_id, stale.c.version, stale.c.epoch,
                                               runs.status.label('status'), page=stale)).all()

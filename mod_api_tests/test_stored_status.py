@@ -37,7 +37,7 @@ from mod_api.run_view import load_runs
 from mod_api.verdicts import RunStatus
 from mod_api_tests import factories
 from mod_api_tests.generated_platforms import HASHES, clear, generate_runs, regression_data
-from mod_api_tests.runs_data import BASE_TIME, add_progress, add_run, store
+from mod_api_tests.runs_data import BASE_TIME, add_category, add_progress, add_regression_test, add_run, store
 from mod_api_tests.test_run_data import counted_queries
 
 ROUNDS = 8
@@ -220,6 +220,25 @@ def test_a_status_computed_before_a_concurrent_change_does_not_hold(app: Flask, 
     assert filtered() == verdicts([run.id]) == {run.id: 'canceled'}
     assert status_store.refresh(10) == 1
     assert stored_statuses() == {run.id: 'canceled'}
+
+
+def test_a_deleted_run_leaves_no_status_that_holds(app: Flask, triggers: None) -> None:
+    """The filter's fast path (every run's stored status holds) counts holding rows: a deleted run's must not hold."""
+    category = add_category()
+    regression_test, _ = add_regression_test(category)
+    kept, deleted = (add_run(progress=((TestStatus.completed, 'done'),)) for _ in range(2))
+    for run in (kept, deleted):
+        store(Result(run.id, regression_test.id, 100, 0, 0))  # type: ignore[arg-type]
+    db.session.commit()
+    refresh_all()
+    assert filtered() == {kept.id: 'pass', deleted.id: 'pass'}
+
+    db.session.execute(delete(Run).where(Run.id == deleted.id))  # MariaDB cascades to its rows, firing no trigger
+    db.session.execute(update(Result).where(Result.test_id == kept.id).values(exit_code=1))  # a late correction
+    assert filtered() == verdicts([kept.id, deleted.id]) == {kept.id: 'fail'}
+    refresh_all()
+    assert filtered() == {kept.id: 'fail'}
+    assert status_store.stale_count() == 0
 
 
 def test_stored_statuses_serve_only_while_every_trigger_and_the_rules_version_are_current(
