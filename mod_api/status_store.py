@@ -92,8 +92,8 @@ def refresh(limit: int) -> int:
 
     Statuses, versions and the epoch are read in one statement (one snapshot) and written with the version and
     epoch they were computed at, so a status computed before a concurrent change does not hold once written (the
-    change advanced the version or epoch). A writer that makes MariaDB abort the write (deadlock, lock wait) only
-    leaves those statuses stale for the next refresh.
+    change advanced the version or epoch). On MariaDB the rows a platform writer holds are skipped, not waited
+    for (:func:`_lockable`), and a deadlock or lock wait only leaves those statuses stale for the next refresh.
     """
     stale_ids = db.session.scalars(select(StoredRunStatus.run_id).join(Test, Test.id == StoredRunStatus.run_id)
                                    .where(~stored_status_holds()).order_by(StoredRunStatus.run_id.desc())
@@ -111,7 +111,11 @@ def refresh(limit: int) -> int:
     if epoch is None:  # the state row was removed meanwhile
         return 0
     by_run = StoredRunStatus.run_id
-    statement = (update(StoredRunStatus).where(by_run.in_([row.run_id for row in computed]))
+    try:
+        locked = _lockable([row.run_id for row in computed])
+    except OperationalError as error:
+        return _skipped(error)
+    statement = (update(StoredRunStatus).where(by_run.in_(locked))
                  .values(status=case({row.run_id: row.status for row in computed}, value=by_run),
                          computed_version=case({row.run_id: row.version for row in computed}, value=by_run),
                          computed_epoch=epoch)
@@ -120,11 +124,32 @@ def refresh(limit: int) -> int:
         written: int = db.session.execute(statement).rowcount  # type: ignore[attr-defined]
         db.session.commit()
     except OperationalError as error:
-        if mysql_error_code(error) not in RETRYABLE_MYSQL_ERRORS:
-            raise
-        db.session.rollback()
-        return 0
+        return _skipped(error)
     return written
+
+
+def _lockable(run_ids: list[int]) -> list[int]:
+    """Those of ``run_ids`` whose rows this transaction locks at once, skipping rows a writer holds.
+
+    A platform transaction that changes several runs (a new variant) locks their rows in its own order; a refresh
+    that waited for one of them while holding others could deadlock with it, and MariaDB might pick the platform's
+    transaction as the victim. ``SKIP LOCKED`` (MariaDB 10.6+, MySQL 8) never waits; elsewhere (SQLite has one
+    writer at a time) every row is taken.
+    """
+    dialect = db.session.get_bind().dialect
+    version = dialect.server_version_info or ()
+    if dialect.name != 'mysql' or version < ((10, 6) if getattr(dialect, 'is_mariadb', False) else (8, 0, 1)):
+        return run_ids
+    return list(db.session.scalars(select(StoredRunStatus.run_id).where(StoredRunStatus.run_id.in_(run_ids))
+                                   .order_by(StoredRunStatus.run_id).with_for_update(skip_locked=True)))
+
+
+def _skipped(error: OperationalError) -> int:
+    """No status written: MariaDB aborted the refresh for a concurrent transaction (others are raised)."""
+    if mysql_error_code(error) not in RETRYABLE_MYSQL_ERRORS:
+        raise error
+    db.session.rollback()
+    return 0
 
 
 def stale_count() -> int:

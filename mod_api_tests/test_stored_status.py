@@ -222,6 +222,24 @@ def test_a_status_computed_before_a_concurrent_change_does_not_hold(app: Flask, 
     assert stored_statuses() == {run.id: 'canceled'}
 
 
+def test_a_refresh_skips_the_rows_a_platform_writer_holds(app: Flask, triggers: None, backend: str) -> None:
+    """A worker's open transaction holds its run's row: the refresh writes the others without waiting for it."""
+    if backend != 'mysql':
+        pytest.skip('row locks: MariaDB (SQLite has one writer at a time)')
+    busy, idle = (add_run(progress=((TestStatus.completed, 'done'),)) for _ in range(2))
+    db.session.commit()
+    other = sqlalchemy.create_engine(db.engine.url)
+    with other.connect() as worker:
+        worker.execute(Progress.__table__.insert().values(  # the trigger locks busy's row until the worker ends
+            test_id=busy.id, status=TestStatus.canceled, timestamp=BASE_TIME, message='PR closed'))
+        assert status_store.refresh(10) == 1
+        worker.rollback()
+    other.dispose()
+    assert stored_statuses() == {idle.id: 'pass'}
+    assert status_store.refresh(10) == 1
+    assert stored_statuses() == {idle.id: 'pass', busy.id: 'pass'}
+
+
 def test_a_deleted_run_leaves_no_status_that_holds(app: Flask, triggers: None) -> None:
     """The filter's fast path (every run's stored status holds) counts holding rows: a deleted run's must not hold."""
     category = add_category()
