@@ -203,8 +203,12 @@ def test_a_status_computed_before_a_concurrent_change_does_not_hold(app: Flask, 
     db.session.commit()
     other = sqlalchemy.create_engine(db.engine.url)
 
+    reported: list[bool] = []
+
     def report_meanwhile(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith('UPDATE api_run_status'):
+        """Before the refresh locks (MariaDB) or writes (SQLite) the row it computed: a worker's report."""
+        if not reported and ('FOR UPDATE' in statement or statement.startswith('UPDATE api_run_status')):
+            reported.append(True)
             with other.begin() as writer:
                 writer.execute(Progress.__table__.insert().values(
                     test_id=run.id, status=TestStatus.canceled, timestamp=BASE_TIME, message='PR closed'))
