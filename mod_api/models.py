@@ -153,7 +153,7 @@ class BaselineApproval(db.Model):  # type: ignore[name-defined,misc]
 
 
 class StoredRunStatus(db.Model):  # type: ignore[name-defined,misc]
-    """A run's derived status as last computed, for filtering runs by status (``mod_api.stored_status``).
+    """A run's derived status and times as last computed, for listing runs (``mod_api.status_store``).
 
     Database triggers add one to ``version`` whenever a row the run's status derives from changes; the stored
     ``status`` holds only while ``computed_version`` equals ``version`` and ``computed_epoch`` equals the
@@ -168,6 +168,10 @@ class StoredRunStatus(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     computed_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     computed_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The run's earliest progress and VM times as the legacy rows hold them (naive, VM in the host's local time),
+    # computed with the status: the run list sorts and filters by times derived from them.
+    first_progress_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    first_vm_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class StoredStatusState(db.Model):  # type: ignore[name-defined,misc]

@@ -291,6 +291,15 @@ def first_vm_at(run_id: Any) -> ColumnElement[datetime]:
             .correlate_except(GcpInstance).scalar_subquery())
 
 
+NOW = bindparam('now', callable_=utcnow, type_=DateTime())  # the time of each execution
+
+
+def _times(first_at: Any, vm_at: Any) -> tuple[ColumnElement[datetime], ColumnElement[datetime]]:
+    """(started_at, created_at) of a run from its earliest progress time and VM time (naive local, trap 8)."""
+    vm_utc = local_to_utc(vm_at)
+    return func.coalesce(first_at, vm_utc), AsDateTime(func.coalesce(RunRecord.created_at, first_at, vm_utc, NOW))
+
+
 class RunColumns:
     """The derived columns of a run, over ``test`` outer-joined to its last progress row and API record.
 
@@ -300,14 +309,21 @@ class RunColumns:
 
     def __init__(self) -> None:
         self.last = aliased(TestProgress, name='last_progress')
-        first_at, vm_at = first_progress_at(Test.id), local_to_utc(first_vm_at(Test.id))
-        self.started_at: ColumnElement[datetime] = func.coalesce(first_at, vm_at)
-        now = bindparam('now', callable_=utcnow, type_=DateTime())  # the time of each execution
-        self.created_at: ColumnElement[datetime] = AsDateTime(func.coalesce(RunRecord.created_at, first_at, vm_at, now))
+        first_at, vm_at = first_progress_at(Test.id), first_vm_at(Test.id)
+        self.started_at, self.created_at = _times(first_at, vm_at)
+        holds = stored_status_holds()
+        # Times from the stored rows where they hold, else live (evaluated only then), in a ``stored_select``.
+        self.stored_started_at, self.stored_created_at = _times(
+            case((holds, StoredRunStatus.first_progress_at), else_=first_at),
+            case((holds, StoredRunStatus.first_vm_at), else_=vm_at))
         has_vm = exists().where(GcpInstance.test_id == Test.id).correlate_except(GcpInstance)
         self.status = status_expression(Test.id, self.last, self.last.id.isnot(None), has_vm)
         # The stored status where it holds, else the live one (evaluated only then), in a ``select(stored=True)``.
-        self.stored_or_live_status = case((stored_status_holds(), StoredRunStatus.status), else_=self.status)
+        self.stored_or_live_status = case((holds, StoredRunStatus.status), else_=self.status)
+
+    def times(self, stored: bool) -> tuple[ColumnElement[datetime], ColumnElement[datetime]]:
+        """(started_at, created_at): from stored rows where they hold (``stored``), else derived live."""
+        return (self.stored_started_at, self.stored_created_at) if stored else (self.started_at, self.created_at)
 
     def select(self, *columns: Any, page: Subquery | None = None, stored: bool = False) -> Select:
         """``SELECT columns FROM test`` with the joins the derived columns use (only the runs of ``page`` if given).
@@ -402,25 +418,27 @@ def run_conditions(runs: RunColumns, filters: RunFilters, stored: bool = False,
         conditions.append(Test.fork_id.in_(forks))
     if filters.platform is not None:
         conditions.append(Test.platform == TestPlatform.from_string(filters.platform))
+    _, created_at = runs.times(stored)
     if filters.created_after is not None:
-        conditions.append(runs.created_at > filters.created_after)
+        conditions.append(created_at > filters.created_after)
     if filters.created_before is not None:
-        conditions.append(runs.created_at < filters.created_before)
+        conditions.append(created_at < filters.created_before)
     return conditions
 
 
-def _leading_keys(runs: RunColumns, sort: str) -> list[tuple[ColumnElement[Any], bool]]:
+def _leading_keys(runs: RunColumns, sort: str, stored: bool) -> list[tuple[ColumnElement[Any], bool]]:
     """The sort keys before the run id, with their direction (True: descending): the time (NULLs last), or none.
 
     ``created_at`` is never NULL (its last resort is now), so it needs no NULLs-last key, which would evaluate it
     twice per run.
     """
     field, descending = sort.lstrip('-'), sort.startswith('-')
+    started_at, created_at = runs.times(stored)
     if field == 'run_id':
         return []
     if field == 'created_at':
-        return [(runs.created_at, descending)]
-    return [(case((runs.started_at.is_(None), 1), else_=0), False), (runs.started_at, descending)]
+        return [(created_at, descending)]
+    return [(case((started_at.is_(None), 1), else_=0), False), (started_at, descending)]
 
 
 def _ordered(keys: list[tuple[Any, bool]]) -> list[ColumnElement[Any]]:
@@ -433,6 +451,11 @@ def _plain_select(*columns: Any) -> Select:
     return select(*columns).select_from(Test)
 
 
+def reads_derived_columns(filters: RunFilters, sort: str) -> bool:
+    """True when a list filters or sorts by a derived column (status or a time): stored rows may then serve it."""
+    return filters.status is not None or filters.by_creation or sort.lstrip('-') != 'run_id'
+
+
 def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int,
                  stored: bool = False) -> tuple[list[tuple[int, str]], int]:
     """One page of runs matching ``filters`` in ``sort`` order as (run id, status), and how many runs match in all.
@@ -440,8 +463,8 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int,
     Derived data is computed only where it is needed: the total counts ``test`` rows alone unless a filter is on a
     derived column, the ``run_id`` sort reads the primary key in order, and the page's statuses are evaluated in an
     outer statement over the page's runs only (the same SQL status as the filter, so a page never disagrees with it).
-    Every run gets its stable creation time first when the creation time filters or sorts. ``stored``: a status
-    filter reads the stored statuses that hold (``mod_api.status_store.usable`` said so).
+    Every run gets its stable creation time first when the creation time filters or sorts. ``stored``: statuses
+    and times are read from the stored rows that hold (``mod_api.status_store.usable`` said so).
     """
     by_creation = filters.by_creation
     if by_creation or sort.lstrip('-') == 'created_at':
@@ -451,12 +474,13 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int,
     any_stale = stored and not db.session.scalar(every_stored_status_holds())
     conditions = run_conditions(runs, filters, stored, any_stale)
     keys = [(key.label(f'key_{index}'), key_descending)
-            for index, (key, key_descending) in enumerate(_leading_keys(runs, sort))]
+            for index, (key, key_descending) in enumerate(_leading_keys(runs, sort, stored))]
     descending = sort.startswith('-')
     with_status = runs.stored_select if stored else runs.select
-    matching = with_status if by_status else runs.times_select if by_creation else _plain_select
+    with_times = runs.stored_select if stored else runs.times_select
+    matching = with_status if by_status else with_times if by_creation else _plain_select
     total = db.session.scalar(matching(func.count()).where(*conditions))
-    ordered = with_status if by_status else runs.times_select if by_creation or keys else _plain_select
+    ordered = with_status if by_status else with_times if by_creation or keys else _plain_select
     page = (ordered(Test.id.label('run_id'), *(key for key, _ in keys))
             .where(*conditions).order_by(*_ordered([*keys, (Test.id, descending)])).limit(limit).offset(offset)
             .subquery('page'))

@@ -1,4 +1,4 @@
-"""mod_api.status_store: stored run statuses never disagree with the live derivation, on both backends.
+"""mod_api.status_store: stored run statuses and times never disagree with the live derivation, on both backends.
 
 Platform databases are generated at random after ``create_api_tables`` installed the triggers, then changed in
 every way a status can depend on (API cancels, late worker reports, results edited in place, approved and removed
@@ -71,6 +71,15 @@ def filtered() -> dict[int, str]:
             assert shown == status.value and run_id not in found, (run_id, status, shown, found.get(run_id))
             found[run_id] = status.value
     return found
+
+
+def assert_sorted_as_live() -> None:
+    """Every time sort and creation filter orders the same pages through stored rows as derived live."""
+    filters = [RunFilters(), RunFilters(created_after=BASE_TIME), RunFilters(created_before=BASE_TIME, status='pass')]
+    for sort in ('created_at', '-created_at', 'started_at', '-started_at'):
+        for chosen in filters:
+            assert (page_of_runs(chosen, sort, 1000, 0, stored=True)
+                    == page_of_runs(chosen, sort, 1000, 0, stored=False)), (sort, chosen)
 
 
 def stored_statuses() -> dict[int, str | None]:
@@ -176,9 +185,11 @@ def test_status_filters_agree_with_the_verdicts_before_and_after_every_kind_of_c
         ids = generate_runs(rng, tests, outputs)
         before = verdicts(ids)
         assert filtered() == before, seed  # nothing computed yet: every run judged live
+        assert_sorted_as_live()
         refresh_all()
         assert stored_statuses() == before, seed
         assert filtered() == before, seed
+        assert_sorted_as_live()
 
         context = {'tests': tests, 'user': factories.make_user('tester').id}
         for change in CHANGES:
@@ -188,10 +199,12 @@ def test_status_filters_agree_with_the_verdicts_before_and_after_every_kind_of_c
                 change(rng, run_id, context)
             after = verdicts(ids)
             assert filtered() == after, (seed, change.__name__)  # stale statuses judged live
+            assert_sorted_as_live()
             flips[change.__name__] += sum(before[run_id] != after[run_id] for run_id in ids)
             refresh_all()
             assert stored_statuses() == after, (seed, change.__name__)
             assert filtered() == after, (seed, change.__name__)
+            assert_sorted_as_live()
             before = after
         clear()
     assert all(flips[change.__name__] > 0 for change in CHANGES), flips  # every kind of change flipped a status

@@ -23,7 +23,7 @@ from mod_api.operations import operation
 from mod_api.resources.branches import REPOSITORY_PATTERN
 from mod_api.resources.environments import EnvironmentSchema
 from mod_api.resources.system import PLATFORMS, PageQuery, PageSchema, page_body
-from mod_api.run_query import DEFAULT_SORT, SORTS, RunFilters, page_of_runs
+from mod_api.run_query import DEFAULT_SORT, SORTS, RunFilters, page_of_runs, reads_derived_columns
 from mod_api.run_view import TEXT_MAX_LENGTH, RunView, load_listed_runs, load_runs, run_document, triggered_by
 from mod_api.schemas import ResponseSchema
 from mod_api.validation import FullMatch
@@ -202,7 +202,7 @@ def _view(run_id: int) -> RunView:
 def list_runs(query: dict[str, Any]) -> Any:
     """A page of runs (a constant number of queries: the page with its statuses and the total, then documents)."""
     filters = RunFilters(**{field.name: query.get(field.name) for field in dataclass_fields(RunFilters)})
-    stored = filters.status is not None and status_store.ready_for_filter()
+    stored = reads_derived_columns(filters, query['sort']) and status_store.ready_for_filter()
     page, total = page_of_runs(filters, query['sort'], query['limit'], query['offset'], stored)
     return jsonify(page_body([run_document(view) for view in load_listed_runs(page)], total, query))
 
