@@ -43,10 +43,13 @@ def _bump_run(run_id: str) -> str:
     return f'UPDATE api_run_status SET version = version + 1 WHERE run_id = {run_id}'
 
 
-def _upsert_run(dialect: str, run_id: str) -> str:
-    again = ('ON DUPLICATE KEY UPDATE version = version + 1' if dialect == 'mysql'
-             else 'ON CONFLICT (run_id) DO UPDATE SET version = version + 1')
-    return f'INSERT INTO api_run_status (run_id, version) VALUES ({run_id}, 1) {again}'
+def _create_run(dialect: str, run_id: str) -> str:
+    """The run's row if missing; the version is then advanced like any other change.
+
+    A plain ``INSERT ... IGNORE``, not an upsert: every SQLite and MySQL version a platform writer may use runs it.
+    """
+    ignore = 'IGNORE' if dialect == 'mysql' else 'OR IGNORE'
+    return f'INSERT {ignore} INTO api_run_status (run_id, version) VALUES ({run_id}, 0)'
 
 
 def _bump_variant_runs(row: str) -> str:
@@ -68,8 +71,8 @@ def _bodies(dialect: str) -> Iterator[tuple[str, str, list[str]]]:
         yield table, 'i', [_bump_run(f'NEW.{column}')]
         yield table, 'u', [_bump_run(f'OLD.{column}'), _bump_run(f'NEW.{column}')]
         yield table, 'd', [_bump_run(f'OLD.{column}')]
-    yield 'test', 'i', [_upsert_run(dialect, 'NEW.id')]
-    yield 'test', 'u', [_bump_run('OLD.id'), _upsert_run(dialect, 'NEW.id')]
+    yield 'test', 'i', [_create_run(dialect, 'NEW.id'), _bump_run('NEW.id')]
+    yield 'test', 'u', [_bump_run('OLD.id'), _create_run(dialect, 'NEW.id'), _bump_run('NEW.id')]
     yield 'test', 'd', [_bump_run('OLD.id')]
     yield VARIANTS, 'i', [_bump_variant_runs('NEW')]
     yield VARIANTS, 'u', [_bump_variant_runs('OLD'), _bump_variant_runs('NEW')]
