@@ -451,6 +451,16 @@ def _plain_select(*columns: Any) -> Select:
     return select(*columns).select_from(Test)
 
 
+def _queued_runs() -> list[int]:
+    """The runs whose stored status is ``queued``.
+
+    When every stored status holds, these are exactly the runs with no progress and no VM row, the only candidates
+    of :func:`record_first_seen`: found by a scan of the stored rows instead of every run's progress and VM rows.
+    """
+    return list(db.session.scalars(select(StoredRunStatus.run_id).where(
+        StoredRunStatus.status == RunStatus.QUEUED.value)))
+
+
 def reads_derived_columns(filters: RunFilters, sort: str) -> bool:
     """True when a list filters or sorts by a derived column (status or a time): stored rows may then serve it."""
     return filters.status is not None or filters.by_creation or sort.lstrip('-') != 'run_id'
@@ -468,7 +478,8 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int,
     """
     by_creation = filters.by_creation
     if by_creation or sort.lstrip('-') == 'created_at':
-        record_first_seen()
+        every_holds = stored and db.session.scalar(every_stored_status_holds())
+        record_first_seen(_queued_runs() if every_holds else None)
     runs = run_columns()
     by_status = filters.status is not None
     any_stale = stored and not db.session.scalar(every_stored_status_holds())

@@ -31,7 +31,7 @@ from mod_api.legacy import Test as Run
 from mod_api.legacy import TestProgress as Progress
 from mod_api.legacy import TestResult as Result
 from mod_api.legacy import TestResultFile as ResultFile
-from mod_api.models import RunCancellation, StoredRunStatus, StoredStatusState
+from mod_api.models import RunCancellation, RunRecord, StoredRunStatus, StoredStatusState
 from mod_api.run_query import RunFilters, page_of_runs, stored_status_holds
 from mod_api.run_view import load_runs
 from mod_api.verdicts import RunStatus
@@ -274,6 +274,19 @@ def test_a_deleted_run_leaves_no_status_that_holds(app: Flask, triggers: None) -
     refresh_all()
     assert filtered() == {kept.id: 'fail'}
     assert status_store.stale_count() == 0
+
+
+def test_a_list_by_creation_time_through_stored_rows_records_when_it_first_saw_the_queued_runs(
+        app: Flask, triggers: None) -> None:
+    queued = add_run()
+    add_run(vm=True)
+    add_run(progress=((TestStatus.completed, 'done'),))
+    db.session.commit()
+    refresh_all()
+    assert status_store.stale_count() == 0  # so the queued runs are found from the stored rows
+    page, _ = page_of_runs(RunFilters(), '-created_at', 10, 0, stored=True)
+    assert set(db.session.scalars(select(RunRecord.run_id))) == {queued.id}
+    assert page[0] == (queued.id, 'queued')
 
 
 def test_stored_statuses_serve_only_while_every_trigger_and_the_rules_version_are_current(
