@@ -22,6 +22,7 @@ from mod_api.db import create_api_tables, db
 from mod_api.legacy import (
     CustomizedTest,
     GcpInstance,
+    RegressionTest,
     RegressionTestOutput,
     RegressionTestOutputFiles,
     TestStatus,
@@ -36,8 +37,18 @@ from mod_api.run_query import RunFilters, page_of_runs, stored_status_holds
 from mod_api.run_view import load_runs
 from mod_api.verdicts import RunStatus
 from mod_api_tests import factories
+from mod_api_tests.approvals_data import mismatch, requested, review
 from mod_api_tests.generated_platforms import HASHES, clear, generate_runs, regression_data
-from mod_api_tests.runs_data import BASE_TIME, add_category, add_progress, add_regression_test, add_run, store
+from mod_api_tests.run_writes_data import caller, fresh
+from mod_api_tests.runs_data import (
+    BASE_TIME,
+    add_category,
+    add_progress,
+    add_regression_test,
+    add_result_file,
+    add_run,
+    store,
+)
 from mod_api_tests.test_run_data import counted_queries
 
 ROUNDS = 8
@@ -237,6 +248,36 @@ def test_a_status_computed_before_a_concurrent_change_does_not_hold(app: Flask, 
     assert filtered() == verdicts([run.id]) == {run.id: 'canceled'}
     assert status_store.refresh(10) == 1
     assert stored_statuses() == {run.id: 'canceled'}
+
+
+def test_the_status_filter_follows_an_api_cancel_a_late_report_and_an_approved_baseline(
+        client: FlaskClient, app: Flask, triggers: None) -> None:
+    """The issue's three cases, over HTTP, each right after the change (no refresh in between)."""
+    case = mismatch()  # a completed run failing on one output
+    queued = add_run()
+    regression_test = db.session.get(RegressionTest, case.regression_id)
+    late = add_run(progress=((TestStatus.completed, 'done'),))
+    db.session.commit()
+    _, reader = caller('admin')
+
+    def listed(status: str) -> list[int]:
+        fresh()
+        response = client.get(URL, query_string={'status': status, 'sort': 'run_id'}, headers=reader)
+        assert response.status_code == 200, response.get_json()
+        return [run['run_id'] for run in response.get_json()['data']]
+
+    assert (listed('fail'), listed('queued')) == ([case.run_id, late.id], [queued.id])  # late: output missing
+    assert client.post(f'{URL}/{queued.id}/cancel', headers=reader, json={'reason': 'wrong commit'}).status_code == 202
+    assert (listed('queued'), listed('canceled')) == ([], [queued.id])
+
+    store(Result(late.id, regression_test.id, 100, 0, 0))  # type: ignore[arg-type]  # the worker reports late
+    add_result_file(late, regression_test, db.session.get(RegressionTestOutput, case.output_id))
+    db.session.commit()
+    assert (listed('fail'), listed('pass')) == ([case.run_id], [late.id])
+
+    approval_id, admin = requested(client, case)
+    assert review(client, admin, approval_id).status_code == 200
+    assert (listed('fail'), listed('pass')) == ([], [case.run_id, late.id])
 
 
 def test_a_refresh_skips_the_rows_a_platform_writer_holds(app: Flask, triggers: None, backend: str) -> None:
