@@ -109,10 +109,11 @@ def creation_time(recorded_at: datetime | None, first_at: datetime | None, vm_at
     return start_time(first_at, vm_at) or as_utc(utcnow())
 
 
-def jobs_statement(platform: EnumSymbol | None = None) -> Select:
+def jobs_statement(platform: EnumSymbol | None = None, candidates: list[int] | None = None) -> Select:
     """Every queued or running run (of ``platform``): run_id, platform, status, rank and its time columns.
 
     ``rank`` is the run's 1-based place among the runs of its platform with the same status, by id.
+    ``candidates``: the runs that may be queued or running (stored statuses said so), the only ones judged.
     """
     progress, vms, last = progress_bounds(), vm_started(), aliased(TestProgress)
     no_progress = progress.c.last_id.is_(None)
@@ -129,17 +130,21 @@ def jobs_statement(platform: EnumSymbol | None = None) -> Select:
         .outerjoin(vms, vms.c.run_id == Test.id)
         .outerjoin(RunRecord, RunRecord.run_id == Test.id)
         .where(or_(queued, running)))
+    if candidates is not None:
+        statement = statement.where(Test.id.in_(candidates))
     return statement.where(Test.platform == platform) if platform is not None else statement
 
 
-def load_queue(platform: str | None, status: str | None, limit: int, offset: int) -> QueuePage:
+def load_queue(platform: str | None, status: str | None, limit: int, offset: int,
+               candidates: list[int] | None = None) -> QueuePage:
     """A page of the queue: running jobs first, then queued ones, each by run id (stable across pages).
 
     A queued run of the page the API had never seen is recorded as first seen now, so its ``queued_at`` (its
-    creation time) never changes afterwards.
+    creation time) never changes afterwards. ``candidates``: as in :func:`jobs_statement` (read in this
+    transaction, so on MariaDB the queue's statements share their snapshot).
     """
     symbol = TestPlatform.from_string(platform) if platform is not None else None
-    jobs = jobs_statement(symbol).subquery('jobs')
+    jobs = jobs_statement(symbol, candidates).subquery('jobs')
     counts = {(row_platform.value, row_status): count for row_platform, row_status, count in db.session.execute(
         select(jobs.c.platform, jobs.c.status, func.count()).group_by(jobs.c.platform, jobs.c.status))}
     page = select(jobs).order_by(case((jobs.c.status == RUNNING, 0), else_=1), jobs.c.run_id)

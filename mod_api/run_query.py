@@ -255,6 +255,11 @@ def stored_status_holds() -> ColumnElement[bool]:
                 StoredRunStatus.computed_epoch == current_epoch())
 
 
+def stored_runs_with_status(*statuses: str) -> Select:
+    """``SELECT run_id`` of the stored rows with one of ``statuses`` (the runs with it, when every status holds)."""
+    return select(StoredRunStatus.run_id).where(StoredRunStatus.status.in_(statuses))
+
+
 def with_stored_statuses(runs: Any) -> Any:
     """``runs`` (a FROM holding ``test``) outer-joined to the runs' stored statuses."""
     return outerjoin(runs, StoredRunStatus, StoredRunStatus.run_id == Test.id)
@@ -451,16 +456,6 @@ def _plain_select(*columns: Any) -> Select:
     return select(*columns).select_from(Test)
 
 
-def _queued_runs() -> list[int]:
-    """The runs whose stored status is ``queued``.
-
-    When every stored status holds, these are exactly the runs with no progress and no VM row, the only candidates
-    of :func:`record_first_seen`: found by a scan of the stored rows instead of every run's progress and VM rows.
-    """
-    return list(db.session.scalars(select(StoredRunStatus.run_id).where(
-        StoredRunStatus.status == RunStatus.QUEUED.value)))
-
-
 def reads_derived_columns(filters: RunFilters, sort: str) -> bool:
     """True when a list filters or sorts by a derived column (status or a time): stored rows may then serve it."""
     return filters.status is not None or filters.by_creation or sort.lstrip('-') != 'run_id'
@@ -478,8 +473,11 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int,
     """
     by_creation = filters.by_creation
     if by_creation or sort.lstrip('-') == 'created_at':
+        # When every stored status holds, the runs without progress and VM rows (its only candidates) are exactly
+        # the stored queued ones: a scan of the stored rows instead of every run's progress and VM rows.
         every_holds = stored and db.session.scalar(every_stored_status_holds())
-        record_first_seen(_queued_runs() if every_holds else None)
+        record_first_seen(list(db.session.scalars(stored_runs_with_status(RunStatus.QUEUED.value)))
+                          if every_holds else None)
     runs = run_columns()
     by_status = filters.status is not None
     any_stale = stored and not db.session.scalar(every_stored_status_holds())

@@ -24,9 +24,11 @@ from mod_api.models import StoredRunStatus, StoredStatusState
 from mod_api.run_query import (
     STATE_ID,
     current_epoch,
+    every_stored_status_holds,
     first_progress_at,
     first_vm_at,
     run_columns,
+    stored_runs_with_status,
     stored_status_holds,
 )
 
@@ -89,6 +91,16 @@ def ready_for_filter() -> bool:
         return False
     refresh(REQUEST_REFRESH_LIMIT)
     return True
+
+
+def runs_with_status(*statuses: str) -> list[int] | None:
+    """The runs whose status is one of ``statuses``, from the stored rows when every one holds (else None).
+
+    Call it in the transaction of the statements that use the answer: on MariaDB they then share its snapshot.
+    """
+    if not db.session.scalar(every_stored_status_holds()):
+        return None
+    return list(db.session.scalars(stored_runs_with_status(*statuses)))
 
 
 @lru_cache(maxsize=2)

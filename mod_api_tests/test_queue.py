@@ -189,7 +189,8 @@ def test_the_number_of_queries_does_not_depend_on_the_page_size(app: Flask, clie
         assert len(get(client, headers)['data']) == 50
 
     ours = [[statement for statement in statements if 'api_token' not in statement] for statements in (one, many)]
-    assert len(ours[0]) == len(ours[1]) == QUERY_COUNT, ours
+    # and asking whether stored statuses may serve (they are not installed here)
+    assert len(ours[0]) == len(ours[1]) == QUERY_COUNT + 1, ours
 
 
 def test_queue_membership_agrees_with_the_verdicts_over_generated_runs(client: FlaskClient,

@@ -33,6 +33,7 @@ from mod_api.legacy import TestProgress as Progress
 from mod_api.legacy import TestResult as Result
 from mod_api.legacy import TestResultFile as ResultFile
 from mod_api.models import RunCancellation, RunRecord, StoredRunStatus, StoredStatusState
+from mod_api.queue import QUEUED, RUNNING, load_queue
 from mod_api.run_query import RunFilters, page_of_runs, stored_status_holds
 from mod_api.run_view import load_runs
 from mod_api.verdicts import RunStatus
@@ -278,6 +279,24 @@ def test_the_status_filter_follows_an_api_cancel_a_late_report_and_an_approved_b
     approval_id, admin = requested(client, case)
     assert review(client, admin, approval_id).status_code == 200
     assert (listed('fail'), listed('pass')) == ([], [case.run_id, late.id])
+
+
+def test_the_queue_read_through_stored_statuses_is_the_live_queue(app: Flask, triggers: None) -> None:
+    for seed in range(3):
+        status_store.install(db.engine)
+        tests, outputs = regression_data(random.Random(900 + seed))
+        generate_runs(random.Random(950 + seed), tests, outputs)
+        db.session.commit()
+        refresh_all()
+        candidates = status_store.runs_with_status(QUEUED, RUNNING)
+        assert candidates is not None and len(candidates) > 0
+        for platform, status in ((None, None), ('linux', None), (None, QUEUED), ('windows', RUNNING)):
+            assert (load_queue(platform, status, 100, 0, candidates)
+                    == load_queue(platform, status, 100, 0)), (seed, platform, status)
+        add_run()  # a new run: its status is not stored yet, so the queue is judged live
+        db.session.commit()
+        assert status_store.runs_with_status(QUEUED, RUNNING) is None
+        clear()
 
 
 def test_a_refresh_skips_the_rows_a_platform_writer_holds(app: Flask, triggers: None, backend: str) -> None:
