@@ -1,12 +1,12 @@
-"""Stored run statuses: each run's derived status and times kept in ``api_run_status``, exact, for ``GET /runs``.
+"""Stored run statuses: each run's derived status and times kept in ``api_run_status``, exact, for run lists.
 
-Deriving the status of every run of a production platform takes the database tens of seconds, so a status filter
-reads stored values instead, never blindly: a stored status counts only while every trigger of
-:mod:`mod_api.status_triggers` is in place with the current rules version and the run's row says nothing changed
-since the status was computed (``run_query.stored_status_holds``). Any other run is judged live in the same
-statement, so the filter agrees with the live derivation for its snapshot however many statuses are stale.
+Deriving the status of every run of a production platform takes the database tens of seconds, so ``GET /runs``
+(status filter, time sorts) and ``GET /queue`` read stored values instead, never blindly: a stored row counts only
+while every trigger of :mod:`mod_api.status_triggers` is in place with the current rules version and the row says
+nothing changed since it was computed (``run_query.stored_status_holds``). Any other run is judged live in the
+same statement, so a list agrees with the live derivation for its snapshot however many rows are stale.
 
-Stale statuses are recomputed by :func:`refresh`: a few before each status-filtered list, every one by
+Stale rows are recomputed by :func:`refresh`: a few before each request that reads them, every one by
 ``flask create-api-tables``. A status is written with the version and epoch it was computed at, so a change
 committed meanwhile leaves it stale rather than wrong (``mod_api/docs/stored-statuses.md``).
 """
@@ -34,7 +34,7 @@ from mod_api.run_query import (
 
 # The stored times (as the legacy rows hold them: read and written as their text on SQLite, never re-formatted).
 STORED_TIMES = {'first_progress_at': first_progress_at, 'first_vm_at': first_vm_at}
-# Stale statuses recomputed before a status-filtered list (about 2.5 ms each on the issue #8 dataset), and per
+# Stale rows recomputed before a request reads stored rows (about 2.5 ms each on the issue #8 dataset), and per
 # statement when create-api-tables computes them all.
 REQUEST_REFRESH_LIMIT = 100
 INSTALL_BATCH = 500
@@ -45,7 +45,7 @@ def install(engine: Engine) -> None:
 
     Each call starts a new epoch, so every status is computed again under the current rules: the command is also
     the remedy after writes that fire no trigger (``TRUNCATE`` of a legacy table). Nothing is done while a legacy
-    table is missing (the platform has not created its schema yet): status filters are then judged live.
+    table is missing (the platform has not created its schema yet): lists are then judged live.
     """
     if not status_triggers.WATCHED_TABLES <= set(inspect(engine).get_table_names()):
         return
@@ -73,7 +73,7 @@ def _ignoring_duplicates(statement: Insert) -> Insert:
 
 
 def usable() -> bool:
-    """True when stored statuses may serve a status filter: the triggers and the rules version are current.
+    """True when stored rows may serve reads: every trigger is in place and the rules version is current.
 
     One query; a database whose legacy tables were recreated (losing their triggers) is judged live until
     ``flask create-api-tables`` runs again.
@@ -85,8 +85,8 @@ def usable() -> bool:
     return row is not None and tuple(row) == (status_triggers.STATUS_RULES_VERSION, len(names))
 
 
-def ready_for_filter() -> bool:
-    """:func:`usable`, after recomputing a few stale statuses (call before a status-filtered list reads them)."""
+def ready() -> bool:
+    """:func:`usable`, after recomputing a few stale rows: call it before a request reads stored rows."""
     if not usable():
         return False
     refresh(REQUEST_REFRESH_LIMIT)

@@ -202,7 +202,7 @@ def _view(run_id: int) -> RunView:
 def list_runs(query: dict[str, Any]) -> Any:
     """A page of runs (a constant number of queries: the page with its statuses and the total, then documents)."""
     filters = RunFilters(**{field.name: query.get(field.name) for field in dataclass_fields(RunFilters)})
-    stored = reads_derived_columns(filters, query['sort']) and status_store.ready_for_filter()
+    stored = reads_derived_columns(filters, query['sort']) and status_store.ready()
     page, total = page_of_runs(filters, query['sort'], query['limit'], query['offset'], stored)
     return jsonify(page_body([run_document(view) for view in load_listed_runs(page)], total, query))
 

@@ -235,7 +235,7 @@ def _queue_job(job: QueueJob) -> dict[str, Any]:
 def queue(query: dict[str, Any]) -> Any:
     """A page of queued and running runs with the queue's counts and each platform's state."""
     from mod_api import status_store  # its status SQL imports resources.branches, which imports this module
-    candidates = status_store.runs_with_status(QUEUED, RUNNING) if status_store.ready_for_filter() else None
+    candidates = status_store.runs_with_status(QUEUED, RUNNING) if status_store.ready() else None
     page = load_queue(query.get('platform'), query.get('status'), query['limit'], query['offset'], candidates)
     platforms = [{'platform': platform.platform, 'queue_depth': platform.queue_depth,
                   'running_count': platform.running_count, 'blocked_by': list(platform.blocked_by)}
