@@ -6,6 +6,7 @@ variants, scopes, catalogue edits, VM rows, progress rows removed) with no refre
 every status filter lists must be exactly those ``verdicts.judge`` gives that status, and once refreshed every
 stored status must equal the verdict.
 """
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import sqlalchemy
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import and_, delete, select, update
+from sqlalchemy.dialects import mysql, sqlite
 
 from mod_api import status_store, status_triggers
 from mod_api.db import create_api_tables, db
@@ -34,7 +36,7 @@ from mod_api.legacy import TestResult as Result
 from mod_api.legacy import TestResultFile as ResultFile
 from mod_api.models import RunCancellation, RunRecord, StoredRunStatus, StoredStatusState
 from mod_api.queue import QUEUED, RUNNING, load_queue
-from mod_api.run_query import RunFilters, page_of_runs, stored_status_holds
+from mod_api.run_query import RunFilters, _columns_for_offset, page_of_runs, stored_status_holds
 from mod_api.run_view import load_runs
 from mod_api.verdicts import RunStatus
 from mod_api_tests import factories
@@ -393,3 +395,19 @@ def test_the_list_filters_through_stored_statuses_at_a_constant_query_count(
     assert status_store.stale_count() == 0
     many, settled_many = listed(status=status, limit=50)
     assert many == matching[:50] and settled_many == settled < refreshing
+
+
+# The status rules and triggers that STATUS_RULES_VERSION names: a digest of the status SQL (values included) and of
+# every trigger, per dialect. Changing either changes the digest: raise STATUS_RULES_VERSION, then record the pair.
+RULES_DIGESTS = {1: 'f046a071b4c35b431f25e972b02eddceaf249fedd6a94571f43ed0774ee1a2e1'}
+
+
+def test_the_rules_version_is_raised_whenever_the_status_sql_or_the_triggers_change() -> None:
+    runs = _columns_for_offset(0)
+    parts = []
+    for dialect in (sqlite.dialect(), mysql.dialect()):
+        parts.append(str(runs.status.compile(dialect=dialect, compile_kwargs={'literal_binds': True})))
+        parts.extend(status_triggers.definitions(dialect.name).values())
+    digest = hashlib.sha256('\n'.join(parts).encode()).hexdigest()
+    assert RULES_DIGESTS.get(status_triggers.STATUS_RULES_VERSION) == digest, (
+        'the status SQL or the triggers changed: raise STATUS_RULES_VERSION and record its digest', digest)
