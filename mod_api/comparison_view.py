@@ -30,11 +30,11 @@ from mod_api.errors import ApiError, not_found
 from mod_api.forks import main_repository, repository_condition
 from mod_api.legacy import EnumSymbol, Fork, Test, TestProgress, TestStatus, TestType
 from mod_api.resources.artifacts import diff_url
-from mod_api.resources.branches import Exact
 from mod_api.run_data import JUDGED_QUERY_COUNT as FACTS_QUERY_COUNT
 from mod_api.run_view import RunView, load_runs, run_document, run_links
 from mod_api.run_writes import UNFINISHED_RUN
 from mod_api.sample_view import MAX_CATEGORY, MAX_OUTPUTS, Judged, judged_of
+from mod_api.sql_functions import Exact
 
 REFERENCE_BRANCH = 'master'
 NO_REFERENCE = 'no_completed_master_run'

@@ -69,8 +69,8 @@ from mod_api.legacy import (
 )
 from mod_api.models import RunCancellation, RunRecord, StoredRunStatus, StoredStatusState
 from mod_api.queue import progress_bounds
-from mod_api.resources.branches import Exact, repository_expression
 from mod_api.run_view import local_utc_offset, record_first_seen
+from mod_api.sql_functions import Exact, repository_expression
 from mod_api.timeutil import utcnow
 from mod_api.verdicts import CANCELLATION_MESSAGES, MESSAGE_WHITESPACE, RunStatus
 

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from mod_api.db import db
 from mod_api.legacy import Fork, TestStatus
-from mod_api.resources.branches import BranchPageSchema, repository_expression
+from mod_api.resources.branches import BranchPageSchema
 from mod_api.run_view import repository_name
+from mod_api.sql_functions import repository_expression
 from mod_api.timeutil import utcnow
 from mod_api_tests import factories
 from mod_api_tests.system_data import MAIN_REPOSITORY, add_fork, add_run, reader, store

@@ -27,10 +27,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from marshmallow import fields, validate
-from sqlalchemy import CTE, ColumnElement, Select, and_, case, func, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import CTE, ColumnElement, Select, case, func, select
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.functions import FunctionElement
 
 from mod_api.db import db
 from mod_api.legacy import Fork, Test
@@ -40,6 +38,7 @@ from mod_api.queue import progress_bounds, vm_started
 from mod_api.resources.system import PageQuery, PageSchema, page_body, true_or_false
 from mod_api.run_view import local_utc_offset
 from mod_api.schemas import ResponseSchema
+from mod_api.sql_functions import CharLength, Exact, ShortKey, repository_expression
 from mod_api.timeutil import utcnow
 from mod_api.validation import FullMatch
 
@@ -48,7 +47,6 @@ blueprint = Blueprint('branches', __name__)
 REPOSITORY_PATTERN = r'^[a-zA-Z0-9_.-]+/[a-zA-Z0-9_.-]+$'
 SHA1 = re.compile(r'[0-9a-fA-F]{40}')
 MAX_LENGTH = 100
-GITHUB_PREFIXES = ('https://github.com/', 'http://github.com/')
 
 
 class BranchQuery(PageQuery):
@@ -74,87 +72,6 @@ class BranchPageSchema(PageSchema):
     """A page of branches."""
 
     data = fields.List(fields.Nested(BranchSchema), required=True)
-
-
-# --- SQL that reads the same on SQLite and MariaDB -----------------------------------------------------------------
-
-class CharLength(FunctionElement[int]):
-    """Length in characters (MariaDB's LENGTH counts bytes)."""
-
-    name = 'char_length'
-    inherit_cache = True
-
-
-@compiles(CharLength, 'sqlite')
-def _char_length_sqlite(element: CharLength, compiler: Any, **kw: Any) -> str:
-    return f'length({compiler.process(element.clauses, **kw)})'
-
-
-@compiles(CharLength)
-def _char_length_mysql(element: CharLength, compiler: Any, **kw: Any) -> str:
-    return f'CHAR_LENGTH({compiler.process(element.clauses, **kw)})'
-
-
-class TrimSlashes(FunctionElement[str]):
-    """The value without leading and trailing ``/``."""
-
-    name = 'trim_slashes'
-    inherit_cache = True
-
-
-@compiles(TrimSlashes, 'sqlite')
-def _trim_slashes_sqlite(element: TrimSlashes, compiler: Any, **kw: Any) -> str:
-    return f"trim({compiler.process(element.clauses, **kw)}, '/')"
-
-
-@compiles(TrimSlashes)
-def _trim_slashes_mysql(element: TrimSlashes, compiler: Any, **kw: Any) -> str:
-    return f"TRIM(BOTH '/' FROM {compiler.process(element.clauses, **kw)})"
-
-
-class Exact(FunctionElement[str]):
-    """The value compared, grouped and sorted byte for byte (MariaDB's collations may ignore case, trailing spaces)."""
-
-    name = 'exact'
-    inherit_cache = True
-
-
-@compiles(Exact, 'sqlite')
-def _exact_sqlite(element: Exact, compiler: Any, **kw: Any) -> str:
-    return f'({compiler.process(element.clauses, **kw)})'
-
-
-@compiles(Exact)
-def _exact_mysql(element: Exact, compiler: Any, **kw: Any) -> str:
-    return f'BINARY ({compiler.process(element.clauses, **kw)})'
-
-
-class ShortKey(FunctionElement[str]):
-    """:class:`Exact` for values of at most 100 characters, as MariaDB VARCHAR: TEXT would make it group on disk."""
-
-    name = 'short_key'
-    inherit_cache = True
-
-
-@compiles(ShortKey, 'sqlite')
-def _short_key_sqlite(element: ShortKey, compiler: Any, **kw: Any) -> str:
-    return f'({compiler.process(element.clauses, **kw)})'
-
-
-@compiles(ShortKey)
-def _short_key_mysql(element: ShortKey, compiler: Any, **kw: Any) -> str:
-    return f'BINARY CAST({compiler.process(element.clauses, **kw)} AS CHAR({MAX_LENGTH}))'
-
-
-def repository_expression(github: Any) -> ColumnElement[str]:
-    """``run_view.repository_name`` of a fork URL column, in SQL (leading/trailing spaces only are trimmed)."""
-    name = func.trim(github)
-    length = CharLength(name)
-    ends_with_git = and_(length >= 4, CharLength(func.replace(func.substr(name, length - 3), '.git', '')) == 0)
-    result: ColumnElement[str] = case((ends_with_git, func.substr(name, 1, length - 4)), else_=name)
-    for prefix in GITHUB_PREFIXES:
-        result = func.replace(result, prefix, '')
-    return TrimSlashes(result)
 
 
 def _repositories(query: dict[str, Any]) -> CTE:

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from marshmallow import fields, validate
 from sqlalchemy import text
 
+from mod_api import status_store
 from mod_api.db import db
 from mod_api.legacy import TestPlatform
 from mod_api.operations import operation
@@ -234,7 +235,6 @@ def _queue_job(job: QueueJob) -> dict[str, Any]:
            responses={200: ('Queue status and active jobs', QueuePageSchema)}, description=QUEUE_DESCRIPTION)
 def queue(query: dict[str, Any]) -> Any:
     """A page of queued and running runs with the queue's counts and each platform's state."""
-    from mod_api import status_store  # its status SQL imports resources.branches, which imports this module
     candidates = status_store.runs_with_status(QUEUED, RUNNING) if status_store.ready() else None
     page = load_queue(query.get('platform'), query.get('status'), query['limit'], query['offset'], candidates)
     platforms = [{'platform': platform.platform, 'queue_depth': platform.queue_depth,
