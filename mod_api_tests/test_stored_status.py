@@ -301,6 +301,18 @@ def test_the_queue_read_through_stored_statuses_is_the_live_queue(app: Flask, tr
         clear()
 
 
+def test_a_request_recomputes_stale_rows_batch_after_batch_within_its_time_budget(
+        app: Flask, triggers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(status_store, 'REQUEST_REFRESH_BATCH', 2)
+    for _ in range(5):
+        add_run(progress=((TestStatus.completed, 'done'),))
+    db.session.commit()
+    monkeypatch.setattr(status_store, 'REQUEST_REFRESH_SECONDS', 0.0)
+    assert status_store.ready() and status_store.stale_count() == 3  # one batch, then the budget was spent
+    monkeypatch.setattr(status_store, 'REQUEST_REFRESH_SECONDS', 60.0)
+    assert status_store.ready() and status_store.stale_count() == 0
+
+
 def test_a_refresh_skips_the_rows_a_platform_writer_holds(app: Flask, triggers: None, backend: str) -> None:
     """A worker's open transaction holds its run's row: the refresh writes the others without waiting for it."""
     if backend != 'mysql':
