@@ -255,11 +255,6 @@ def stored_status_holds() -> ColumnElement[bool]:
                 StoredRunStatus.computed_epoch == current_epoch())
 
 
-def stored_runs_with_status(*statuses: str) -> Select:
-    """``SELECT run_id`` of the stored rows with one of ``statuses`` (the runs with it, when every status holds)."""
-    return select(StoredRunStatus.run_id).where(StoredRunStatus.status.in_(statuses))
-
-
 def with_stored_statuses(runs: Any) -> Any:
     """``runs`` (a FROM holding ``test``) outer-joined to the runs' stored statuses."""
     return outerjoin(runs, StoredRunStatus, StoredRunStatus.run_id == Test.id)
@@ -280,6 +275,16 @@ def every_stored_status_holds() -> Select:
     """
     holding = select(func.count()).select_from(StoredRunStatus).where(stored_status_holds()).scalar_subquery()
     return select(select(func.count()).select_from(Test).scalar_subquery() == holding)
+
+
+def runs_with_status(*statuses: str) -> list[int] | None:
+    """The runs whose status is one of ``statuses``, from the stored rows when every one holds (else None).
+
+    Call it in the transaction of the statements that use the answer: on MariaDB they then share its snapshot.
+    """
+    if not db.session.scalar(every_stored_status_holds()):
+        return None
+    return list(db.session.scalars(select(StoredRunStatus.run_id).where(StoredRunStatus.status.in_(statuses))))
 
 
 # --- the run list --------------------------------------------------------------------------------------------------
@@ -475,11 +480,10 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int,
     if by_creation or sort.lstrip('-') == 'created_at':
         # When every stored status holds, the runs without progress and VM rows (its only candidates) are exactly
         # the stored queued ones: a scan of the stored rows instead of every run's progress and VM rows.
-        every_holds = stored and db.session.scalar(every_stored_status_holds())
-        record_first_seen(list(db.session.scalars(stored_runs_with_status(RunStatus.QUEUED.value)))
-                          if every_holds else None)
+        record_first_seen(runs_with_status(RunStatus.QUEUED.value) if stored else None)
     runs = run_columns()
     by_status = filters.status is not None
+    # Checked (again) here: record_first_seen committed, and the statements below read a new snapshot.
     any_stale = stored and not db.session.scalar(every_stored_status_holds())
     conditions = run_conditions(runs, filters, stored, any_stale)
     keys = [(key.label(f'key_{index}'), key_descending)

@@ -14,7 +14,20 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, String, case, func, insert, inspect, literal, literal_column, select, type_coerce, update
+from sqlalchemy import (
+    Insert,
+    Select,
+    String,
+    case,
+    func,
+    insert,
+    inspect,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -25,11 +38,9 @@ from mod_api.models import StoredRunStatus, StoredStatusState
 from mod_api.run_query import (
     STATE_ID,
     current_epoch,
-    every_stored_status_holds,
     first_progress_at,
     first_vm_at,
     run_columns,
-    stored_runs_with_status,
     stored_status_holds,
 )
 
@@ -85,7 +96,7 @@ def usable() -> bool:
     names = _trigger_names(db.engine.dialect.name)
     present = f'(SELECT COUNT(*) FROM ({status_triggers.present_query(db.engine.dialect.name, names)}) AS present)'
     row: Any = db.session.execute(select(StoredStatusState.rules_version, literal_column(present))
-                             .where(StoredStatusState.id == STATE_ID)).first()
+                                  .where(StoredStatusState.id == STATE_ID)).first()
     return row is not None and tuple(row) == (status_triggers.STATUS_RULES_VERSION, len(names))
 
 
@@ -102,16 +113,6 @@ def ready() -> bool:
     return True
 
 
-def runs_with_status(*statuses: str) -> list[int] | None:
-    """The runs whose status is one of ``statuses``, from the stored rows when every one holds (else None).
-
-    Call it in the transaction of the statements that use the answer: on MariaDB they then share its snapshot.
-    """
-    if not db.session.scalar(every_stored_status_holds()):
-        return None
-    return list(db.session.scalars(stored_runs_with_status(*statuses)))
-
-
 @lru_cache(maxsize=2)
 def _trigger_names(dialect: str) -> frozenset[str]:
     return frozenset(status_triggers.definitions(dialect))
@@ -125,8 +126,7 @@ def refresh(limit: int) -> int:
     change advanced the version or epoch). On MariaDB the rows a platform writer holds are skipped, not waited
     for (:func:`_lockable`), and a deadlock or lock wait only leaves those statuses stale for the next refresh.
     """
-    stale_ids = db.session.scalars(select(StoredRunStatus.run_id).join(Test, Test.id == StoredRunStatus.run_id)
-                                   .where(~stored_status_holds()).order_by(StoredRunStatus.run_id.desc())
+    stale_ids = db.session.scalars(_stale_rows(StoredRunStatus.run_id).order_by(StoredRunStatus.run_id.desc())
                                    .limit(limit)).all()
     if not stale_ids:  # the usual case: one scan of the stored rows, no status derived
         return 0
@@ -186,7 +186,12 @@ def _skipped(error: OperationalError) -> int:
     return 0
 
 
+def _stale_rows(*columns: Any) -> Select:
+    """``SELECT columns`` of the stored rows of existing runs that do not hold (the ones a refresh recomputes)."""
+    return (select(*columns).select_from(StoredRunStatus).join(Test, Test.id == StoredRunStatus.run_id)
+            .where(~stored_status_holds()))
+
+
 def stale_count() -> int:
-    """How many runs' stored statuses do not hold (for the benchmark and tests)."""
-    return db.session.scalar(select(func.count()).select_from(StoredRunStatus)
-                             .join(Test, Test.id == StoredRunStatus.run_id).where(~stored_status_holds())) or 0
+    """How many existing runs' stored rows do not hold (what a refresh has left to do; used by the tests)."""
+    return db.session.scalar(_stale_rows(func.count())) or 0

@@ -36,7 +36,7 @@ from mod_api.legacy import TestResult as Result
 from mod_api.legacy import TestResultFile as ResultFile
 from mod_api.models import RunCancellation, RunRecord, StoredRunStatus, StoredStatusState
 from mod_api.queue import QUEUED, RUNNING, load_queue
-from mod_api.run_query import RunFilters, _columns_for_offset, page_of_runs, stored_status_holds
+from mod_api.run_query import RunFilters, _columns_for_offset, page_of_runs, runs_with_status, stored_status_holds
 from mod_api.run_view import load_runs
 from mod_api.verdicts import RunStatus
 from mod_api_tests import factories
@@ -290,14 +290,14 @@ def test_the_queue_read_through_stored_statuses_is_the_live_queue(app: Flask, tr
         generate_runs(random.Random(950 + seed), tests, outputs)
         db.session.commit()
         refresh_all()
-        candidates = status_store.runs_with_status(QUEUED, RUNNING)
+        candidates = runs_with_status(QUEUED, RUNNING)
         assert candidates is not None and len(candidates) > 0
         for platform, status in ((None, None), ('linux', None), (None, QUEUED), ('windows', RUNNING)):
             assert (load_queue(platform, status, 100, 0, candidates)
                     == load_queue(platform, status, 100, 0)), (seed, platform, status)
         add_run()  # a new run: its status is not stored yet, so the queue is judged live
         db.session.commit()
-        assert status_store.runs_with_status(QUEUED, RUNNING) is None
+        assert runs_with_status(QUEUED, RUNNING) is None
         clear()
 
 
