@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import CompoundSelect, Select, null, or_, select, union_all
 
 from mod_api.db import db
 from mod_api.facts_cache import cache
@@ -62,12 +62,11 @@ def load_run_facts(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] =
     session = db.session
     kept = None if only_tests is None else sorted(set(only_tests))
     scoped_runs = ids if kept is None or kept else []  # nothing kept: no run's scope matters, read none
-    customized: dict[int, list[int]] = defaultdict(list)
-    for run_id, regression_id in session.execute(select(CustomizedTest.test_id, CustomizedTest.regression_id)
-                                                  .where(CustomizedTest.test_id.in_(scoped_runs))):
-        customized[run_id].append(regression_id)
+    customized = _customized_tests(scoped_runs, kept)
     categorised = frozenset(session.scalars(_of_tests(_categorised_tests(), RegressionTest.id, kept)))
-    scopes = {run_id: in_scope(customized[run_id], categorised) for run_id in ids}
+    # A run whose rows name none of the kept tests has none of them in scope (no rows at all: every test is).
+    scopes = {run_id: in_scope(customized.get(run_id, ()), categorised)
+              if customized.get(run_id, True) else () for run_id in ids}
     if kept is not None:
         wanted = set(kept)
         scopes = {run_id: tuple(test_id for test_id in scope if test_id in wanted) for run_id, scope in scopes.items()}
@@ -90,6 +89,25 @@ def load_run_facts(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] =
         outputs=session.execute(_outputs_with_variants(sorted(tests), sorted(compared_outputs))).tuples().all(),
     )
     return assemble(scopes, rows, api_cancel_row_ids)
+
+
+def _customized_tests(run_ids: Sequence[int], kept: Sequence[int] | None) -> dict[int, list[int]]:
+    """Per run having ``customized_test`` rows, the regression tests they name (only ``kept`` ones, when given).
+
+    With ``kept``, one statement reads the rows naming those tests and one line per run having any row (its
+    ``regression_id`` NULL), instead of every row of every run.
+    """
+    every_row = select(CustomizedTest.test_id, CustomizedTest.regression_id).where(CustomizedTest.test_id.in_(run_ids))
+    rows: Select | CompoundSelect = every_row if kept is None else union_all(
+        every_row.where(CustomizedTest.regression_id.in_(kept)),
+        select(CustomizedTest.test_id, null()).where(CustomizedTest.test_id.in_(run_ids))
+        .group_by(CustomizedTest.test_id))
+    customized: dict[int, list[int]] = defaultdict(list)
+    for run_id, regression_id in db.session.execute(rows):
+        named = customized[run_id]
+        if regression_id is not None:
+            named.append(regression_id)
+    return customized
 
 
 def load_judged(run_ids: Iterable[int], api_cancel_row_ids: Collection[int] = ()

@@ -147,7 +147,7 @@ def local_to_utc(moment: Any) -> ColumnElement[datetime]:
 
 # --- status --------------------------------------------------------------------------------------------------------
 
-def _categorised(regression_id: Any) -> ColumnElement[bool]:
+def categorised(regression_id: Any) -> ColumnElement[bool]:
     """The regression test ``regression_id`` exists and an existing category links it (verdicts.md §1.2)."""
     link, tested = regressionTestLinkTable, aliased(RegressionTest)
     return exists(select(tested.id).join(link, link.c.regression_id == tested.id)
@@ -155,7 +155,7 @@ def _categorised(regression_id: Any) -> ColumnElement[bool]:
                   .correlate_except(tested, link, Category))
 
 
-def _has_customized_rows(run_id: Any) -> ColumnElement[bool]:
+def has_customized_rows(run_id: Any) -> ColumnElement[bool]:
     """The run has ``customized_test`` rows (then they name its scope; else every categorised test is in it)."""
     return exists().where(CustomizedTest.test_id == run_id).correlate_except(CustomizedTest)
 
@@ -168,7 +168,7 @@ def in_scope_condition(run_id: Any, regression_id: Any) -> ColumnElement[bool]:
     """
     chosen = (exists().where(CustomizedTest.test_id == run_id, CustomizedTest.regression_id == regression_id)
               .correlate_except(CustomizedTest))
-    return and_(_categorised(regression_id), or_(~_has_customized_rows(run_id), chosen))
+    return and_(categorised(regression_id), or_(~has_customized_rows(run_id), chosen))
 
 
 def _some_test_in_scope(run_id: Any, condition: Callable[[Any], ColumnElement[bool]]) -> ColumnElement[bool]:
@@ -180,10 +180,10 @@ def _some_test_in_scope(run_id: Any, condition: Callable[[Any], ColumnElement[bo
     regression test of the platform for every run.
     """
     chosen, tested = aliased(CustomizedTest), aliased(RegressionTest)
-    customized = _has_customized_rows(run_id)
-    by_rows = exists(select(chosen.id).where(chosen.test_id == run_id, _categorised(chosen.regression_id),
+    customized = has_customized_rows(run_id)
+    by_rows = exists(select(chosen.id).where(chosen.test_id == run_id, categorised(chosen.regression_id),
                                              condition(chosen.regression_id)).correlate_except(chosen))
-    every_test = exists(select(tested.id).where(_categorised(tested.id), condition(tested.id))
+    every_test = exists(select(tested.id).where(categorised(tested.id), condition(tested.id))
                         .correlate_except(tested))
     return or_(and_(customized, by_rows), and_(~customized, every_test))
 
