@@ -31,6 +31,7 @@ API's own short-lived signed URL); null when missing.
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -50,6 +51,7 @@ TYPES = ('build_log', 'sample_output', 'expected_output', 'diff', 'media_info', 
 STATUS_ORDER = ('missing', 'degraded', 'ok')
 DIFF_CONTENT_TYPE = 'application/json'
 QUERY_COUNT = 1 + FACTS_QUERY_COUNT + 2
+CACHED_FILES = 16384  # candidates of about a dozen big runs; a few MB
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Candidate:
     regression_id: int | None = None
     output_id: int | None = None
 
-    @property
+    @cached_property
     def artifact_id(self) -> str:
         """``<type>-<24 hex digits of the identity's SHA-256>``."""
         return f'{self.type}-{hashlib.sha256(self.identity.encode("utf-8")).hexdigest()[:24]}'
@@ -78,7 +80,7 @@ class Candidate:
         """The one media sample the artifact belongs to (None: of the run, or of several samples)."""
         return next(iter(self.sample_ids)) if len(self.sample_ids) == 1 else None
 
-    @property
+    @cached_property
     def sort_key(self) -> tuple[int, str, str]:
         """Type (enum order), then path, then artifact id."""
         return TYPES.index(self.type), self.paths[-1] or self.identity, self.artifact_id
@@ -93,8 +95,13 @@ class RunArtifacts:
     binary: Candidate
 
 
+@lru_cache(maxsize=CACHED_FILES)
 def _file(kind: str, path: str, sample_id: int | None) -> Candidate:
-    """The candidate of one repository file, offered under its own name."""
+    """The candidate of one repository file, offered under its own name.
+
+    Cached: a run's files are the same at every read of its artifacts, and checking a path, naming the file and
+    digesting its id (:attr:`Candidate.artifact_id`, computed once per candidate) is most of a listing's time.
+    """
     safe = _safe(path)
     name = path.rpartition('/')[2] if safe is not None else PurePosixPath(path).name  # the same for a safe path
     return Candidate(kind, path, (safe,), safe_filename(name), frozenset({sample_id}))
