@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Subquery, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, Subquery, and_, case, exists, func, join, or_, outerjoin, select
 from sqlalchemy.orm import aliased
 
 from mod_api.db import db
 from mod_api.environments import maintenance_by_platform
 from mod_api.legacy import EnumSymbol, GcpInstance, Test, TestPlatform, TestProgress, TestStatus
-from mod_api.models import RunRecord
+from mod_api.models import RunRecord, StoredRunStatus
 from mod_api.run_view import record_first_seen, vm_time_as_utc
 from mod_api.timeutil import as_utc, utcnow
 
@@ -113,26 +113,46 @@ def jobs_statement(platform: EnumSymbol | None = None, candidates: list[int] | N
     """Every queued or running run (of ``platform``): run_id, platform, status, rank and its time columns.
 
     ``rank`` is the run's 1-based place among the runs of its platform with the same status, by id.
-    ``candidates``: the runs that may be queued or running (stored statuses said so), the only ones judged.
+    ``candidates``: every stored status holds and these are the runs stored as queued or running (read in this
+    transaction): their statuses and times are then read from the stored rows, and no run is judged.
     """
+    jobs = _live_jobs() if candidates is None else _stored_jobs(candidates)
+    statement = (
+        select(Test.id.label('run_id'), Test.platform.label('platform'), jobs.status.label('status'),
+               func.row_number().over(partition_by=(Test.platform, jobs.status), order_by=Test.id).label('rank'),
+               RunRecord.created_at.label('recorded_at'), jobs.first_at.label('first_at'), jobs.vm_at.label('vm_at'))
+        .select_from(outerjoin(jobs.runs, RunRecord, RunRecord.run_id == Test.id)).where(jobs.condition))
+    return statement.where(Test.platform == platform) if platform is not None else statement
+
+
+@dataclass(frozen=True)
+class JobColumns:
+    """What :func:`jobs_statement` reads: FROM (holding ``test``), the runs it keeps, their status and times."""
+
+    runs: Any  # a join
+    condition: ColumnElement[bool]
+    status: Any  # column expressions (a CASE, subquery columns or mapped attributes)
+    first_at: Any
+    vm_at: Any
+
+
+def _live_jobs() -> JobColumns:
+    """Every run judged from its progress and VM rows; the queued and running ones kept."""
     progress, vms, last = progress_bounds(), vm_started(), aliased(TestProgress)
     no_progress = progress.c.last_id.is_(None)
     queued = and_(no_progress, vms.c.run_id.is_(None))
     running = or_(and_(no_progress, vms.c.run_id.isnot(None)), last.status.in_(ACTIVE_STATUSES))
-    status = case((queued, QUEUED), else_=RUNNING)
-    statement = (
-        select(Test.id.label('run_id'), Test.platform.label('platform'), status.label('status'),
-               func.row_number().over(partition_by=(Test.platform, status), order_by=Test.id).label('rank'),
-               RunRecord.created_at.label('recorded_at'), progress.c.first_at, vms.c.vm_at)
-        .select_from(Test)
-        .outerjoin(progress, progress.c.run_id == Test.id)
-        .outerjoin(last, last.id == progress.c.last_id)
-        .outerjoin(vms, vms.c.run_id == Test.id)
-        .outerjoin(RunRecord, RunRecord.run_id == Test.id)
-        .where(or_(queued, running)))
-    if candidates is not None:
-        statement = statement.where(Test.id.in_(candidates))
-    return statement.where(Test.platform == platform) if platform is not None else statement
+    runs = (outerjoin(Test, progress, progress.c.run_id == Test.id).outerjoin(last, last.id == progress.c.last_id)
+            .outerjoin(vms, vms.c.run_id == Test.id))
+    return JobColumns(runs, or_(queued, running), case((queued, QUEUED), else_=RUNNING), progress.c.first_at,
+                      vms.c.vm_at)
+
+
+def _stored_jobs(candidates: list[int]) -> JobColumns:
+    """The ``candidates`` with their stored status and times (which hold: see :func:`jobs_statement`)."""
+    runs = join(Test, StoredRunStatus, StoredRunStatus.run_id == Test.id)
+    return JobColumns(runs, Test.id.in_(candidates), StoredRunStatus.status, StoredRunStatus.first_progress_at,
+                      StoredRunStatus.first_vm_at)
 
 
 def load_queue(platform: str | None, status: str | None, limit: int, offset: int,
