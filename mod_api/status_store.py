@@ -25,6 +25,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    true,
     type_coerce,
     update,
 )
@@ -93,20 +94,44 @@ def usable() -> bool:
     One query; a database whose legacy tables were recreated (losing their triggers) is judged live until
     ``flask create-api-tables`` runs again.
     """
+    return _checked_state() is not None
+
+
+def change_mark() -> tuple[int, int, int] | None:
+    """A value that changes whenever a row a run list shows changes; None when stored rows are not usable.
+
+    (epoch, stored rows, sum of their versions), in one query with :func:`usable`'s checks: every change the
+    triggers see advances the epoch or a version, the epoch and versions only grow and rows are never deleted, so
+    no change leaves the mark as it was, and a refresh changes none of the three. Read it before the rows it
+    stands for: a page built afterwards is then at least as new as its mark.
+    """
+    totals = select(func.count().label('rows'),
+                    func.coalesce(func.sum(StoredRunStatus.version), 0).label('versions')).subquery('totals')
+    row = _checked_state(StoredStatusState.epoch, totals.c.rows, totals.c.versions, joined=totals)
+    return None if row is None else (int(row[2]), int(row[3]), int(row[4]))
+
+
+def _checked_state(*columns: Any, joined: Any = None) -> Any:
+    """The state row's rules version, trigger count and ``columns`` (from ``joined`` too), or None unless usable."""
     names = _trigger_names(db.engine.dialect.name)
     present = f'(SELECT COUNT(*) FROM ({status_triggers.present_query(db.engine.dialect.name, names)}) AS present)'
-    row: Any = db.session.execute(select(StoredStatusState.rules_version, literal_column(present))
-                                  .where(StoredStatusState.id == STATE_ID)).first()
-    return row is not None and tuple(row) == (status_triggers.STATUS_RULES_VERSION, len(names))
+    state = StoredStatusState.__table__ if joined is None else StoredStatusState.__table__.join(joined, true())
+    row: Any = db.session.execute(select(StoredStatusState.rules_version, literal_column(present), *columns)
+                                  .select_from(state).where(StoredStatusState.id == STATE_ID)).first()
+    usable = row is not None and tuple(row[:2]) == (status_triggers.STATUS_RULES_VERSION, len(names))
+    return row if usable else None
 
 
 def ready() -> bool:
-    """:func:`usable`, after recomputing the stale rows (within a time budget): call it before reading them.
+    """:func:`usable`, after recomputing the stale rows (:func:`refresh_stale`): call it before reading them."""
+    return usable() and refresh_stale()
 
-    Rows still stale when the budget runs out are judged live by the reads, so the answer is exact either way.
+
+def refresh_stale() -> bool:
+    """Recompute stale rows, batch after batch within a time budget; always True (``usable() and ...`` reads on).
+
+    Rows still stale when the budget runs out are judged live by the reads, so they are exact either way.
     """
-    if not usable():
-        return False
     deadline = time.monotonic() + REQUEST_REFRESH_SECONDS
     while refresh(REQUEST_REFRESH_BATCH) == REQUEST_REFRESH_BATCH and time.monotonic() < deadline:
         pass

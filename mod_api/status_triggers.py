@@ -10,6 +10,11 @@ fires a trigger, in the writer's own transaction, that marks what it may have ch
 * any other catalogue change that can alter a status: one is added to the ``api_status_state`` epoch, which
   makes every stored status stale.
 
+Rows a run's Run document shows without deriving its status from them are watched the same way, so the versions
+also tell when a run-list page may have changed (``status_store.change_mark``): the run's ``test_fork`` rows and
+API record (``api_run``) as its own rows, and a ``fork`` (clone URL) or ``user`` (e-mail) change advances the
+runs that show it.
+
 MariaDB fires no trigger for rows changed by a foreign-key cascade, so the parents' deletes and key updates are
 watched (a deleted ``test`` or regression test, output, sample). Trigger names carry
 :data:`STATUS_RULES_VERSION`: a new version replaces every trigger of an older one.
@@ -22,13 +27,17 @@ from sqlalchemy.engine import Connection
 
 # Raise it whenever the status rules (``mod_api.run_query.status_expression``) or these triggers change: every
 # stored status is then recomputed by ``flask create-api-tables``, and ignored until then.
-STATUS_RULES_VERSION = 1
+STATUS_RULES_VERSION = 2
 PREFIX = 'api_status_v'
 EVENTS = {'i': 'INSERT', 'u': 'UPDATE', 'd': 'DELETE'}
 
 # Tables whose rows belong to one run, with the column naming it.
 RUN_ROWS = {'test_progress': 'test_id', 'test_result': 'test_id', 'test_result_file': 'test_id',
-            'customized_test': 'test_id', 'gcp_instance': 'test_id', 'api_run_cancellation': 'run_id'}
+            'customized_test': 'test_id', 'gcp_instance': 'test_id', 'api_run_cancellation': 'run_id',
+            'test_fork': 'test_id', 'api_run': 'run_id'}
+# Rows shown in the Run documents of several runs: (the runs showing the row ``{row}``, the columns shown).
+SHOWN_ROWS = {'fork': ('SELECT id FROM test WHERE fork_id = {row}.id', ('id', 'github')),
+              'user': ('SELECT test_id FROM test_fork WHERE user_id = {row}.id', ('id', 'email'))}
 # Catalogue tables that advance the epoch, with the columns whose update matters (None: every update). A sample
 # matters only through the regression tests its delete or key update cascades to; a new one changes nothing.
 CATALOGUE_ROWS: dict[str, tuple[str, ...] | None] = {
@@ -36,7 +45,7 @@ CATALOGUE_ROWS: dict[str, tuple[str, ...] | None] = {
     'regression_test_output': ('id', 'regression_id', 'ignore'), 'sample': ('id',)}
 INSERT_CHANGES_NOTHING = frozenset({'sample'})
 VARIANTS = 'regression_test_output_files'
-WATCHED_TABLES = frozenset({'test', VARIANTS, *RUN_ROWS, *CATALOGUE_ROWS})
+WATCHED_TABLES = frozenset({'test', VARIANTS, *RUN_ROWS, *CATALOGUE_ROWS, *SHOWN_ROWS})
 
 
 def _bump_run(run_id: str) -> str:
@@ -57,12 +66,20 @@ def _bump_variant_runs(row: str) -> str:
             f'WHERE regression_test_output_id = {row}.regression_test_output_id AND got = {row}.file_hashes)')
 
 
+def _bump_shown_runs(runs: str, row: str, condition: str | None = None) -> str:
+    statement = f'UPDATE api_run_status SET version = version + 1 WHERE run_id IN ({runs.format(row=row)})'
+    return statement if condition is None else f'{statement} AND ({condition})'
+
+
 def _bump_epoch(dialect: str, columns: tuple[str, ...] | None) -> str:
     statement = 'UPDATE api_status_state SET epoch = epoch + 1'
-    if columns is None:
-        return statement
+    return statement if columns is None else f'{statement} WHERE {_any_differs(dialect, columns)}'
+
+
+def _any_differs(dialect: str, columns: tuple[str, ...]) -> str:
+    """SQL true when an UPDATE changed one of ``columns`` (NULL-safe)."""
     differs = ('NOT (OLD.`{0}` <=> NEW.`{0}`)' if dialect == 'mysql' else 'OLD.`{0}` IS NOT NEW.`{0}`')
-    return f"{statement} WHERE {' OR '.join(differs.format(column) for column in columns)}"
+    return ' OR '.join(differs.format(column) for column in columns)
 
 
 def _bodies(dialect: str) -> Iterator[tuple[str, str, list[str]]]:
@@ -82,6 +99,11 @@ def _bodies(dialect: str) -> Iterator[tuple[str, str, list[str]]]:
             yield table, 'i', [_bump_epoch(dialect, None)]
         yield table, 'u', [_bump_epoch(dialect, columns)]
         yield table, 'd', [_bump_epoch(dialect, None)]
+    for table, (runs, shown) in SHOWN_ROWS.items():
+        changed = _any_differs(dialect, shown)
+        yield table, 'i', [_bump_shown_runs(runs, 'NEW')]  # rows that name it before it exists (no FK on SQLite)
+        yield table, 'u', [_bump_shown_runs(runs, 'OLD', changed), _bump_shown_runs(runs, 'NEW', changed)]
+        yield table, 'd', [_bump_shown_runs(runs, 'OLD')]
 
 
 def trigger_name(table: str, event: str) -> str:
@@ -92,7 +114,7 @@ def trigger_name(table: str, event: str) -> str:
 def definitions(dialect: str) -> dict[str, str]:
     """Trigger name -> its CREATE TRIGGER statement, for ``dialect`` ('sqlite' or 'mysql')."""
     return {trigger_name(table, event): (
-        f'CREATE TRIGGER {trigger_name(table, event)} AFTER {EVENTS[event]} ON {table} FOR EACH ROW BEGIN '
+        f'CREATE TRIGGER {trigger_name(table, event)} AFTER {EVENTS[event]} ON `{table}` FOR EACH ROW BEGIN '
         + ' '.join(f'{statement};' for statement in statements) + ' END')
         for table, event, statements in _bodies(dialect)}
 

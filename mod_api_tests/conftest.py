@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine, make_url
 
 import mod_api
-from mod_api import facts_cache, status_triggers
+from mod_api import facts_cache, page_cache, status_triggers
 from mod_api.db import db
 from mod_api.legacy import Base
 
@@ -115,5 +115,7 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture(autouse=True)
 def empty_facts_cache() -> None:
-    """Each test starts with an empty judged-runs cache, so its query counts do not depend on the tests before it."""
+    """Each test starts with empty per-worker caches (judged runs, run-list pages): what a test sees and counts
+    never depends on the tests before it, whose databases may have given the same change marks."""
     facts_cache.cache.clear()
+    page_cache.pages.clear()

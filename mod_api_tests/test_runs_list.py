@@ -276,7 +276,7 @@ def test_a_page_costs_the_same_number_of_queries_for_1_and_50_runs(client: Flask
     assert len(one) == len(fifty), (one, fifty)
     filtered_one, filtered_fifty = statements(limit=1, status='fail'), statements(limit=50, status='fail')
     assert len(filtered_one) == len(filtered_fifty) == len(one)
-    assert len(fifty) <= 18  # 17, and asking whether stored statuses and times may serve (they are not installed)
+    assert len(fifty) <= 18  # 17, and the change mark saying stored rows may not serve (they are not installed)
 
 
 def test_times_of_the_documents_are_utc_with_z(app: Flask, get: Callable[..., dict[str, Any]]) -> None:

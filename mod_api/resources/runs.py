@@ -20,6 +20,7 @@ from mod_api.errors import not_found
 from mod_api.etag import conditional
 from mod_api.legacy import Category, CustomizedTest, RegressionTest, regressionTestLinkTable
 from mod_api.operations import operation
+from mod_api.page_cache import cached_json
 from mod_api.resources.branches import REPOSITORY_PATTERN
 from mod_api.resources.environments import EnvironmentSchema
 from mod_api.resources.system import PLATFORMS, PageQuery, PageSchema, page_body
@@ -200,11 +201,17 @@ def _view(run_id: int) -> RunView:
 @operation('List CI runs', ('Runs',), scope='runs:read', query=RunListQuery,
            responses={200: ('Paginated runs', RunPageSchema)}, description=LIST_DESCRIPTION)
 def list_runs(query: dict[str, Any]) -> Any:
-    """A page of runs (a constant number of queries: the page with its statuses and the total, then documents)."""
+    """A page of runs (a constant number of queries: the page with its statuses and the total, then documents).
+
+    Served again from :mod:`mod_api.page_cache` while no row it shows has changed.
+    """
     filters = RunFilters(**{field.name: query.get(field.name) for field in dataclass_fields(RunFilters)})
-    stored = reads_derived_columns(filters, query['sort']) and status_store.ready()
-    page, total = page_of_runs(filters, query['sort'], query['limit'], query['offset'], stored)
-    return jsonify(page_body([run_document(view) for view in load_listed_runs(page)], total, query))
+
+    def build(usable: bool) -> dict[str, Any]:
+        stored = usable and reads_derived_columns(filters, query['sort']) and status_store.refresh_stale()
+        page, total = page_of_runs(filters, query['sort'], query['limit'], query['offset'], stored)
+        return page_body([run_document(view) for view in load_listed_runs(page)], total, query)
+    return cached_json(query, build)
 
 
 @blueprint.route('/runs/<int:run_id>', methods=['GET'])
