@@ -1,12 +1,13 @@
-"""Run-list pages kept per worker while nothing they show has changed (issue #8).
+"""Run-list and sample-history pages kept per worker while nothing they show has changed (issue #8).
 
-Building a page of ``GET /runs`` sorts or filters every run and loads several rows per listed run: tens of
-milliseconds on a production-sized platform, for pages that consoles and agents poll again and again. So each
-worker keeps the last :data:`CACHED_PAGES` JSON bodies it built, each with the
-:func:`mod_api.status_store.change_mark` read before building it, and serves one again only while the database
-gives the same mark (one query). The status triggers advance the mark on every change to any row a Run document
-shows (its legacy rows, its API record, its fork and starter), so a page served again is the page it would build.
-Without usable stored rows (triggers missing, old rules) nothing is cached.
+Building a page of ``GET /runs`` sorts or filters every run and loads several rows per listed run, and a page of
+``GET /samples/{id}/history`` judges the sample in every run that has it: tens to hundreds of milliseconds on a
+production-sized platform, for pages that consoles and agents poll again and again. So each worker keeps the last
+:data:`CACHED_PAGES` JSON bodies it built, each with the :func:`mod_api.status_store.change_mark` read before
+building it, and serves one again only while the database gives the same mark (one query). The status triggers
+advance the mark on every change to any row such a page shows (a run's legacy rows, its API record, its fork and
+starter, the catalogue its verdicts and scope derive from, which sample a regression test is of), so a page served
+again is the page it would build. Without usable stored rows (triggers missing, old rules) nothing is cached.
 
 The key is the request's host URL (the documents' links), its validated query and the host's UTC offset (VM times
 are converted with it).

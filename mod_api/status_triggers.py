@@ -11,9 +11,9 @@ fires a trigger, in the writer's own transaction, that marks what it may have ch
   makes every stored status stale.
 
 Rows a run's Run document shows without deriving its status from them are watched the same way, so the versions
-also tell when a run-list page may have changed (``status_store.change_mark``): the run's ``test_fork`` rows and
-API record (``api_run``) as its own rows, and a ``fork`` (clone URL) or ``user`` (e-mail) change advances the
-runs that show it.
+also tell when a run-list page or a sample's history may have changed (``status_store.change_mark``): the run's
+``test_fork`` rows and API record (``api_run``) as its own rows, a ``fork`` (clone URL) or ``user`` (e-mail)
+change advances the runs that show it, and moving a regression test to another sample advances the epoch.
 
 MariaDB fires no trigger for rows changed by a foreign-key cascade, so the parents' deletes and key updates are
 watched (a deleted ``test`` or regression test, output, sample). Trigger names carry
@@ -41,7 +41,7 @@ SHOWN_ROWS = {'fork': ('SELECT id FROM test WHERE fork_id = {row}.id', ('id', 'g
 # Catalogue tables that advance the epoch, with the columns whose update matters (None: every update). A sample
 # matters only through the regression tests its delete or key update cascades to; a new one changes nothing.
 CATALOGUE_ROWS: dict[str, tuple[str, ...] | None] = {
-    'regression_test': ('id',), 'category': ('id',), 'regression_test_category': None,
+    'regression_test': ('id', 'sample_id'), 'category': ('id',), 'regression_test_category': None,
     'regression_test_output': ('id', 'regression_id', 'ignore'), 'sample': ('id',)}
 INSERT_CHANGES_NOTHING = frozenset({'sample'})
 VARIANTS = 'regression_test_output_files'

@@ -1,4 +1,4 @@
-"""mod_api.page_cache: a run-list page is served again only while no row it shows has changed, on both backends.
+"""mod_api.page_cache: run-list and sample-history pages are served again only while no row they show changed.
 
 Each change below is one a platform writer (or the API) makes to a row some Run document shows. After it, the
 page served must be the page built afresh (the cache emptied), and must differ from the page before (the change
@@ -15,9 +15,10 @@ from sqlalchemy import delete, update
 
 from mod_api import page_cache, status_store, status_triggers
 from mod_api.db import create_api_tables, db
-from mod_api.legacy import Fork, GcpInstance, TestStatus, User
+from mod_api.legacy import Fork, GcpInstance, RegressionTest, TestStatus, User
 from mod_api.legacy import Test as Run
 from mod_api.legacy import TestFork as Starter
+from mod_api.legacy import TestResult as Result
 from mod_api.models import RunRecord, StoredRunStatus
 from mod_api_tests import factories
 from mod_api_tests.runs_data import (
@@ -33,6 +34,7 @@ from mod_api_tests.runs_data import (
     add_result,
     add_result_file,
     add_run,
+    add_sample,
     add_variant,
     store,
 )
@@ -40,13 +42,15 @@ from mod_api_tests.test_run_data import counted_queries
 
 URL = '/api/v1/runs'
 QUERIES = ({}, {'status': 'fail'}, {'sort': 'started_at'}, {'sort': 'run_id', 'limit': 2, 'offset': 1})
+HISTORY_URL = '/api/v1/samples/{}/history'
 
 
 @pytest.fixture()
 def platform(app: Flask) -> dict[str, Any]:
     """A few runs of every kind, with the stored statuses installed (conftest drops the triggers after the test)."""
     category = add_category()
-    test, (output,) = add_regression_test(category, outputs=((REF, False),))
+    sample = add_sample()
+    test, (output,) = add_regression_test(category, outputs=((REF, False),), sample=sample)
     starter = factories.make_user('contributor', email='starter@example.org')
     finished = add_run(progress=DONE)
     add_result(finished, test)
@@ -57,19 +61,21 @@ def platform(app: Flask) -> dict[str, Any]:
     db.session.commit()
     create_api_tables(app)
     return {'category': category, 'test': test, 'output': output, 'starter': starter, 'finished': finished,
-            'queued': queued, 'running': running}
+            'queued': queued, 'running': running, 'sample': sample}
 
 
 @pytest.fixture()
-def pages(client: FlaskClient, app: Flask) -> Callable[[], list[dict[str, Any]]]:
-    """Every page of :data:`QUERIES`, as served (through the cache)."""
+def pages(client: FlaskClient, platform: dict[str, Any]) -> Callable[[], list[dict[str, Any]]]:
+    """Every run-list page of :data:`QUERIES` and two of the sample's history pages, as served (through the cache)."""
     headers = factories.bearer(factories.make_token(factories.make_user('contributor')))
+    history = HISTORY_URL.format(platform['sample'].id)
+    requests = [(URL, query) for query in QUERIES] + [(history, {}), (history, {'status': 'fail'})]
 
     def fetch() -> list[dict[str, Any]]:
         db.session.commit()
         bodies = []
-        for query in QUERIES:
-            response = client.get(URL, query_string=query, headers=headers)
+        for url, query in requests:
+            response = client.get(url, query_string=query, headers=headers)
             assert response.status_code == 200, response.get_json()
             bodies.append(response.get_json())
         return bodies
@@ -135,6 +141,15 @@ def _category_emptied(data: dict[str, Any]) -> None:
     db.session.flush()
 
 
+def _test_moved_to_another_sample(data: dict[str, Any]) -> None:
+    db.session.execute(update(RegressionTest).where(RegressionTest.id == data['test'].id)
+                       .values(sample_id=add_sample().id))
+
+
+def _runtime_edited(data: dict[str, Any]) -> None:
+    db.session.execute(update(Result).where(Result.test_id == data['finished'].id).values(runtime=4321))
+
+
 def _run_added(data: dict[str, Any]) -> None:
     add_run(branch='new-branch')
 
@@ -146,7 +161,7 @@ def _run_deleted(data: dict[str, Any]) -> None:
 
 CHANGES = [_branch_renamed, _fork_moved, _starter_email_changed, _starter_added, _starter_removed, _record_changed,
            _record_added, _progress_added, _vm_started, _result_failed, _variant_accepted, _category_emptied,
-           _run_added, _run_deleted]
+           _test_moved_to_another_sample, _runtime_edited, _run_added, _run_deleted]
 
 
 @pytest.mark.parametrize('change', CHANGES, ids=lambda change: change.__name__.strip('_'))
@@ -169,7 +184,7 @@ def test_a_page_served_again_costs_the_mark_query_alone(
         first = pages()
     with counted_queries() as serving:
         assert pages() == first
-    assert len(serving) == 2 * len(QUERIES)  # each request: its token, the change mark
+    assert len(serving) == 2 * len(first)  # each request: its token, the change mark
     assert len(building) > len(serving)
 
 

@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 
 from mod_api.failure_signature import MAX_LENGTH as MAX_SIGNATURE
 from mod_api.operations import operation
+from mod_api.page_cache import cached_json
 from mod_api.resources.runs import COMMIT_PATTERN, RUN_STATUSES, UtcDateTime
 from mod_api.resources.system import PLATFORMS, PageQuery, PageSchema, page_body
 from mod_api.run_query import RunFilters
@@ -131,8 +132,11 @@ def get_one(sample_id: int, query: dict[str, Any]) -> Any:
                         'different commits indicates a genuine regression, not infrastructure noise. '
                         + HISTORY_RULES))
 def history(sample_id: int, query: dict[str, Any]) -> Any:
-    """A page of the sample's regression test results across runs."""
+    """A page of the sample's regression test results across runs, served again while no row it shows changed."""
     filters = RunFilters(status=query.get('status'), branch=query.get('branch'), platform=query.get('platform'),
                          created_after=query.get('created_after'), created_before=query.get('created_before'))
-    data, total = sample_history(sample_id, filters, query['limit'], query['offset'])
-    return page_body(data, total, query)
+
+    def build(_usable: bool) -> dict[str, Any]:
+        data, total = sample_history(sample_id, filters, query['limit'], query['offset'])
+        return page_body(data, total, query)
+    return cached_json(query, build)
