@@ -9,8 +9,8 @@ advance the mark on every change to any row such a page shows (a run's legacy ro
 starter, the catalogue its verdicts and scope derive from, which sample a regression test is of), so a page served
 again is the page it would build. Without usable stored rows (triggers missing, old rules) nothing is cached.
 
-The key is the request's host URL (the documents' links), its validated query and the host's UTC offset (VM times
-are converted with it).
+The key is the request's path, its host URL (the documents' links), its validated query and the host's UTC offset
+(VM times are converted with it).
 """
 import threading
 from collections import OrderedDict

@@ -98,7 +98,7 @@ def usable() -> bool:
 
 
 def change_mark() -> tuple[int, int, int] | None:
-    """A value that changes whenever a row a run list shows changes; None when stored rows are not usable.
+    """A value that changes whenever a row a run list or a sample history shows changes; None when not usable.
 
     (epoch, stored rows, sum of their versions), in one query with :func:`usable`'s checks: every change the
     triggers see advances the epoch or a version, the epoch and versions only grow and rows are never deleted, so
@@ -124,18 +124,20 @@ def _checked_state(*columns: Any, joined: Any = None) -> Any:
 
 def ready() -> bool:
     """:func:`usable`, after recomputing the stale rows (:func:`refresh_stale`): call it before reading them."""
-    return usable() and refresh_stale()
+    if not usable():
+        return False
+    refresh_stale()
+    return True
 
 
-def refresh_stale() -> bool:
-    """Recompute stale rows, batch after batch within a time budget; always True (``usable() and ...`` reads on).
+def refresh_stale() -> None:
+    """Recompute stale rows, batch after batch within a time budget, before a request reads stored rows.
 
     Rows still stale when the budget runs out are judged live by the reads, so they are exact either way.
     """
     deadline = time.monotonic() + REQUEST_REFRESH_SECONDS
     while refresh(REQUEST_REFRESH_BATCH) == REQUEST_REFRESH_BATCH and time.monotonic() < deadline:
         pass
-    return True
 
 
 @lru_cache(maxsize=2)

@@ -208,7 +208,9 @@ def list_runs(query: dict[str, Any]) -> Any:
     filters = RunFilters(**{field.name: query.get(field.name) for field in dataclass_fields(RunFilters)})
 
     def build(usable: bool) -> dict[str, Any]:
-        stored = usable and reads_derived_columns(filters, query['sort']) and status_store.refresh_stale()
+        stored = usable and reads_derived_columns(filters, query['sort'])
+        if stored:
+            status_store.refresh_stale()
         page, total = page_of_runs(filters, query['sort'], query['limit'], query['offset'], stored)
         return page_body([run_document(view) for view in load_listed_runs(page)], total, query)
     return cached_json(query, build)
