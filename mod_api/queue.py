@@ -13,7 +13,8 @@ A platform's cron starts nothing while the platform is in maintenance, nor, on e
 ``gcp_instance`` row has a NULL ``test_id`` (its ``NOT IN`` then matches nothing, trap 14). Queued runs keep their
 positions (the order in which they will start once unblocked) and the platform lists what blocks it.
 
-Counting, ordering and pagination are done in SQL: a page costs :data:`QUERY_COUNT` statements whatever its size.
+Counting, ordering and pagination are done in SQL: a page costs at most :data:`QUERY_COUNT` statements whatever
+its size.
 """
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ QUEUED, RUNNING = 'queued', 'running'
 ACTIVE_STATUSES = (TestStatus.preparation, TestStatus.testing)
 IN_MAINTENANCE, VM_ROW_WITHOUT_RUN = 'maintenance', 'vm_row_without_run'
 BLOCKERS = (IN_MAINTENANCE, VM_ROW_WITHOUT_RUN)
-# counts per platform and status, the page, record_first_seen and its records, maintenance flags, NULL test_id check.
-QUERY_COUNT = 6
+# counts per platform and status, the page, record_first_seen (runs not seen yet, recording them) and its records,
+# maintenance flags, NULL test_id check: one less when the page has no run to record.
+QUERY_COUNT = 7
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ def load_queue(platform: str | None, status: str | None, limit: int, offset: int
 def _record_first_seen(run_ids: list[int]) -> dict[int, datetime]:
     """Record "first seen now" for these runs (run_view's rule) and return each one's recorded creation time.
 
-    Two statements even when ``run_ids`` is empty, so a page always costs the same number of queries.
+    Two statements when none needs recording (even when ``run_ids`` is empty), three when some does.
     """
     record_first_seen(run_ids)
     return dict(db.session.execute(select(RunRecord.run_id, RunRecord.created_at)

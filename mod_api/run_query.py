@@ -477,14 +477,16 @@ def page_of_runs(filters: RunFilters, sort: str, limit: int, offset: int,
     and times are read from the stored rows that hold (``mod_api.status_store.usable`` said so).
     """
     by_creation = filters.by_creation
+    every_holds = False  # known in this transaction's snapshot, which the statements below then share
     if by_creation or sort.lstrip('-') == 'created_at':
         # When every stored status holds, the runs without progress and VM rows (its only candidates) are exactly
         # the stored queued ones: a scan of the stored rows instead of every run's progress and VM rows.
-        record_first_seen(runs_with_status(RunStatus.QUEUED.value) if stored else None)
+        queued = runs_with_status(RunStatus.QUEUED.value) if stored else None
+        committed = record_first_seen(queued)
+        every_holds = queued is not None and not committed  # a commit starts a new snapshot
     runs = run_columns()
     by_status = filters.status is not None
-    # Checked (again) here: record_first_seen committed, and the statements below read a new snapshot.
-    any_stale = stored and not db.session.scalar(every_stored_status_holds())
+    any_stale = stored and not (every_holds or db.session.scalar(every_stored_status_holds()))
     conditions = run_conditions(runs, filters, stored, any_stale)
     keys = [(key.label(f'key_{index}'), key_descending)
             for index, (key, key_descending) in enumerate(_leading_keys(runs, sort, stored))]

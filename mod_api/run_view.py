@@ -90,23 +90,27 @@ def vm_time_as_utc(moment: datetime) -> datetime:
     return as_utc(moment)
 
 
-def record_first_seen(run_ids: Iterable[int] | None = None) -> None:
+def record_first_seen(run_ids: Iterable[int] | None = None) -> bool:
     """Record "first seen now" for runs with no API record, no progress row and no VM row (all runs if None).
 
-    One INSERT ... SELECT of the given runs, by primary key. For all runs a plain SELECT finds them first (a
-    consistent read: it locks no legacy row and costs half an INSERT ... SELECT over every run, which MariaDB runs
-    with shared locks on every row it reads), then the INSERT takes those alone (instant when there are none).
-    A concurrent request recording the same run is ignored, never an error.
+    A plain SELECT finds them first (a consistent read: it locks no legacy row, where an INSERT ... SELECT takes
+    shared locks on every row it reads, and nothing is written or committed when there are none, as for a run
+    read again), then one INSERT ... SELECT takes those alone, by primary key, and commits. A concurrent request
+    recording the same run is ignored, never an error. True when it committed (later reads see a new snapshot).
     """
     unseen = (~exists().where(RunRecord.run_id == Test.id), ~exists().where(TestProgress.test_id == Test.id),
               ~exists().where(GcpInstance.test_id == Test.id))
-    ids = list(run_ids) if run_ids is not None else list(db.session.scalars(select(Test.id).where(*unseen)))
+    chosen = select(Test.id).where(*unseen)
+    ids = list(db.session.scalars(chosen if run_ids is None else chosen.where(Test.id.in_(list(run_ids)))))
+    if not ids:
+        return False
     candidates = select(Test.id, literal(utcnow()), literal(False)).where(Test.id.in_(ids), *unseen)
     statement = insert(RunRecord).from_select(['run_id', 'created_at', 'created_by_api'], candidates)
     dialect = db.session.get_bind().dialect.name
     statement = statement.prefix_with('OR IGNORE' if dialect == 'sqlite' else 'IGNORE')
     db.session.execute(statement)
     db.session.commit()
+    return True
 
 
 def load_runs(run_ids: Sequence[int], only_tests: Collection[int] | None = None,

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects import mysql, sqlite
 
-from mod_api import page_cache, status_store, status_triggers
+from mod_api import page_cache, run_query, status_store, status_triggers
 from mod_api.db import create_api_tables, db
 from mod_api.legacy import (
     CustomizedTest,
@@ -361,6 +361,24 @@ def test_a_list_by_creation_time_through_stored_rows_records_when_it_first_saw_t
     page, _ = page_of_runs(RunFilters(), '-created_at', 10, 0, stored=True)
     assert set(db.session.scalars(select(RunRecord.run_id))) == {queued.id}
     assert page[0] == (queued.id, 'queued')
+
+
+def test_a_change_committed_while_first_seen_runs_are_recorded_is_judged_live(
+        app: Flask, triggers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording first-seen runs commits, so every stored status holding before it may not hold after it."""
+    unseen, starting = add_run(), add_run()
+    db.session.commit()
+    refresh_all()
+    record_first_seen = run_query.record_first_seen
+
+    def recording_then_a_worker_reports(run_ids: Any) -> bool:
+        committed = record_first_seen(run_ids)
+        add_progress(db.session.get(Run, starting.id), (TestStatus.preparation, 'Loaded', BASE_TIME))
+        db.session.commit()
+        return committed
+    monkeypatch.setattr(run_query, 'record_first_seen', recording_then_a_worker_reports)
+    page, total = page_of_runs(RunFilters(status='queued'), '-created_at', 10, 0, stored=True)
+    assert page == [(unseen.id, 'queued')] and total == 1
 
 
 def test_stored_statuses_serve_only_while_every_trigger_and_the_rules_version_are_current(
