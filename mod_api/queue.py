@@ -111,14 +111,14 @@ def creation_time(recorded_at: datetime | None, first_at: datetime | None, vm_at
     return start_time(first_at, vm_at) or as_utc(utcnow())
 
 
-def jobs_statement(platform: EnumSymbol | None = None, candidates: list[int] | None = None) -> Select:
+def jobs_statement(platform: EnumSymbol | None = None, stored: bool = False) -> Select:
     """Every queued or running run (of ``platform``): run_id, platform, status, rank and its time columns.
 
     ``rank`` is the run's 1-based place among the runs of its platform with the same status, by id.
-    ``candidates``: every stored status holds and these are the runs stored as queued or running (read in this
-    transaction): their statuses and times are then read from the stored rows, and no run is judged.
+    ``stored``: every stored status holds (checked in this transaction): the runs stored as queued or running are
+    read with their stored times, and no run is judged.
     """
-    jobs = _live_jobs() if candidates is None else _stored_jobs(candidates)
+    jobs = _stored_jobs() if stored else _live_jobs()
     statement = (
         select(Test.id.label('run_id'), Test.platform.label('platform'), jobs.status.label('status'),
                func.row_number().over(partition_by=(Test.platform, jobs.status), order_by=Test.id).label('rank'),
@@ -150,23 +150,23 @@ def _live_jobs() -> JobColumns:
                       vms.c.vm_at)
 
 
-def _stored_jobs(candidates: list[int]) -> JobColumns:
-    """The ``candidates`` with their stored status and times (which hold: see :func:`jobs_statement`)."""
+def _stored_jobs() -> JobColumns:
+    """The runs stored as queued or running, with their stored times (which hold: see :func:`jobs_statement`)."""
     runs = join(Test, StoredRunStatus, StoredRunStatus.run_id == Test.id)
-    return JobColumns(runs, Test.id.in_(candidates), StoredRunStatus.status, StoredRunStatus.first_progress_at,
-                      StoredRunStatus.first_vm_at)
+    return JobColumns(runs, StoredRunStatus.status.in_((QUEUED, RUNNING)), StoredRunStatus.status,
+                      StoredRunStatus.first_progress_at, StoredRunStatus.first_vm_at)
 
 
 def load_queue(platform: str | None, status: str | None, limit: int, offset: int,
-               candidates: list[int] | None = None) -> QueuePage:
+               stored: bool = False) -> QueuePage:
     """A page of the queue: running jobs first, then queued ones, each by run id (stable across pages).
 
     A queued run of the page the API had never seen is recorded as first seen now, so its ``queued_at`` (its
-    creation time) never changes afterwards. ``candidates``: as in :func:`jobs_statement` (read in this
-    transaction, so on MariaDB the queue's statements share their snapshot).
+    creation time) never changes afterwards. ``stored``: as in :func:`jobs_statement` (checked in this
+    transaction, so on MariaDB the queue's statements share its snapshot).
     """
     symbol = TestPlatform.from_string(platform) if platform is not None else None
-    jobs = jobs_statement(symbol, candidates).subquery('jobs')
+    jobs = jobs_statement(symbol, stored).subquery('jobs')
     counts = {(row_platform.value, row_status): count for row_platform, row_status, count in db.session.execute(
         select(jobs.c.platform, jobs.c.status, func.count()).group_by(jobs.c.platform, jobs.c.status))}
     page = select(jobs).order_by(case((jobs.c.status == RUNNING, 0), else_=1), jobs.c.run_id)

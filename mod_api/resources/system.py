@@ -21,7 +21,7 @@ from mod_api.legacy import TestPlatform
 from mod_api.operations import operation
 from mod_api.queue import BLOCKERS, QUEUED, RUNNING, QueueJob, load_queue
 from mod_api.ratelimit import storage_is_healthy
-from mod_api.run_query import runs_with_status
+from mod_api.run_query import every_stored_status_holds
 from mod_api.schemas import PaginationSchema, ResponseSchema
 from mod_api.timeutil import isoformat_z, utcnow
 from mod_api.validation import MAX_DB_INTEGER, StrictSchema, WholeNumber
@@ -236,8 +236,8 @@ def _queue_job(job: QueueJob) -> dict[str, Any]:
            responses={200: ('Queue status and active jobs', QueuePageSchema)}, description=QUEUE_DESCRIPTION)
 def queue(query: dict[str, Any]) -> Any:
     """A page of queued and running runs with the queue's counts and each platform's state."""
-    candidates = runs_with_status(QUEUED, RUNNING) if status_store.ready() else None
-    page = load_queue(query.get('platform'), query.get('status'), query['limit'], query['offset'], candidates)
+    stored = status_store.ready() and bool(db.session.scalar(every_stored_status_holds()))
+    page = load_queue(query.get('platform'), query.get('status'), query['limit'], query['offset'], stored)
     platforms = [{'platform': platform.platform, 'queue_depth': platform.queue_depth,
                   'running_count': platform.running_count, 'blocked_by': list(platform.blocked_by)}
                  for platform in page.platforms]
