@@ -17,6 +17,11 @@ def conditional(payload: Any, status: int = 200) -> Response:
     """``payload`` as a JSON response carrying a strong ETag, or 304 when ``If-None-Match`` names that tag."""
     response = cast(Response, current_app.json.response(payload))
     response.status_code = status
+    return tagged(response)
+
+
+def tagged(response: Response) -> Response:
+    """``response`` with a strong ETag of its body, or the 304 standing for it when ``If-None-Match`` names it."""
     tag = hashlib.sha256(response.get_data()).hexdigest()[:TAG_LENGTH]
     response.set_etag(tag)
     if request.if_none_match.contains_weak(tag):

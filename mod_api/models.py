@@ -183,3 +183,17 @@ class StoredStatusState(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     rules_version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class CatalogueState(db.Model):  # type: ignore[name-defined,misc]
+    """One row: a version that database triggers advance on every change to the shared catalogue.
+
+    The catalogue (samples, tags, regression tests, outputs, categories) is shown in every run's documents; the
+    version tells a worker when a run document it built may show an old catalogue (``status_store.run_mark``).
+    """
+
+    __tablename__ = 'api_catalogue_state'
+    __table_args__ = {'mysql_engine': 'InnoDB'}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

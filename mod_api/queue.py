@@ -199,10 +199,19 @@ def _job(row: Row[Any], recorded_at: datetime | None) -> QueueJob:
                     position=row.rank if queued else None)
 
 
+def blocking_rows() -> tuple[tuple[tuple[str, bool], ...], bool]:
+    """What keeps crons from starting runs: the maintenance flags by platform and whether a VM row has no run.
+
+    No status trigger watches these rows (they belong to no run), so a queue page served again reads them anew.
+    """
+    orphan_vm_row = bool(db.session.scalar(select(exists().where(GcpInstance.test_id.is_(None)))))
+    return tuple(sorted(maintenance_by_platform().items())), orphan_vm_row
+
+
 def _blockers(platform: EnumSymbol | None) -> Iterable[tuple[str, tuple[str, ...]]]:
     """(platform value, what keeps its cron from starting runs) for ``platform``, or every platform if None."""
-    in_maintenance = maintenance_by_platform()
-    orphan_vm_row = bool(db.session.scalar(select(exists().where(GcpInstance.test_id.is_(None)))))
+    flags, orphan_vm_row = blocking_rows()
+    in_maintenance = dict(flags)
     for symbol in ([platform] if platform is not None else list(TestPlatform)):
         blockers = []
         if in_maintenance.get(symbol.value, False):

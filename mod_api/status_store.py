@@ -35,7 +35,7 @@ from sqlalchemy.exc import OperationalError
 from mod_api import status_triggers
 from mod_api.db import RETRYABLE_MYSQL_ERRORS, db, mysql_error_code
 from mod_api.legacy import Test
-from mod_api.models import StoredRunStatus, StoredStatusState
+from mod_api.models import CatalogueState, StoredRunStatus, StoredStatusState
 from mod_api.run_query import (
     STATE_ID,
     current_epoch,
@@ -69,6 +69,7 @@ def install(engine: Engine) -> None:
         status_triggers.replace_all(connection)
         connection.execute(_ignoring_duplicates(insert(StoredStatusState).values(
             id=STATE_ID, epoch=0, rules_version=status_triggers.STATUS_RULES_VERSION)))
+        connection.execute(_ignoring_duplicates(insert(CatalogueState).values(id=STATE_ID, version=0)))
         connection.execute(update(StoredStatusState).where(StoredStatusState.id == STATE_ID).values(
             epoch=StoredStatusState.epoch + 1, rules_version=status_triggers.STATUS_RULES_VERSION))
         _add_missing_rows(connection)
@@ -97,18 +98,40 @@ def usable() -> bool:
     return _checked_state() is not None
 
 
-def change_mark() -> tuple[int, int, int] | None:
+def change_mark() -> tuple[int, ...] | None:
     """A value that changes whenever a row a run list or a sample history shows changes; None when not usable.
 
-    (epoch, stored rows, sum of their versions), in one query with :func:`usable`'s checks: every change the
-    triggers see advances the epoch or a version, the epoch and versions only grow and rows are never deleted, so
-    no change leaves the mark as it was, and a refresh changes none of the three. Read it before the rows it
-    stands for: a page built afterwards is then at least as new as its mark.
+    (epoch, catalogue version, stored rows, sum of their versions), in one query with :func:`usable`'s checks:
+    every change the triggers see advances the epoch, the catalogue version or a run's version, these only grow
+    and rows are never deleted, so no change leaves the mark as it was, and a refresh changes none of them. Read
+    it before the rows it stands for: a page built afterwards is then at least as new as its mark.
     """
     totals = select(func.count().label('rows'),
                     func.coalesce(func.sum(StoredRunStatus.version), 0).label('versions')).subquery('totals')
-    row = _checked_state(StoredStatusState.epoch, totals.c.rows, totals.c.versions, joined=totals)
-    return None if row is None else (int(row[2]), int(row[3]), int(row[4]))
+    return _mark(_checked_state(StoredStatusState.epoch, _catalogue_version(), totals.c.rows, totals.c.versions,
+                                joined=totals))
+
+
+def run_mark(run_id: int) -> tuple[int, ...] | None:
+    """A value that changes whenever a row some document of run ``run_id`` shows changes; None when not usable.
+
+    (epoch, catalogue version, the run's version), read like :func:`change_mark`; None also for a run without a
+    stored row (a run that does not exist).
+    """
+    version = select(StoredRunStatus.version).where(StoredRunStatus.run_id == run_id).scalar_subquery()
+    return _mark(_checked_state(StoredStatusState.epoch, _catalogue_version(), version))
+
+
+def _catalogue_version() -> Any:
+    """The catalogue version (NULL without its row), as a scalar subquery."""
+    return select(CatalogueState.version).where(CatalogueState.id == STATE_ID).scalar_subquery()
+
+
+def _mark(row: Any) -> tuple[int, ...] | None:
+    """The mark in ``row`` (after the rules version and trigger count), None without a row or with a NULL in it."""
+    if row is None or any(value is None for value in row[2:]):
+        return None
+    return tuple(int(value) for value in row[2:])
 
 
 def _checked_state(*columns: Any, joined: Any = None) -> Any:

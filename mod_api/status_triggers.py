@@ -13,7 +13,9 @@ fires a trigger, in the writer's own transaction, that marks what it may have ch
 Rows a run's Run document shows without deriving its status from them are watched the same way, so the versions
 also tell when a run-list page or a sample's history may have changed (``status_store.change_mark``): the run's
 ``test_fork`` rows and API record (``api_run``) as its own rows, a ``fork`` (clone URL) or ``user`` (e-mail)
-change advances the runs that show it, and moving a regression test to another sample advances the epoch.
+change advances the runs that show it, and moving a regression test to another sample advances the epoch. Every
+change to the catalogue a run's other documents show (samples and their tags, regression tests, their outputs and
+categories) adds one to ``api_catalogue_state.version`` (``status_store.run_mark``), which stales no status.
 
 MariaDB fires no trigger for rows changed by a foreign-key cascade, so the parents' deletes and key updates are
 watched (a deleted ``test`` or regression test, output, sample). Trigger names carry
@@ -27,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 # Raise it whenever the status rules (``mod_api.run_query.status_expression``) or these triggers change: every
 # stored status is then recomputed by ``flask create-api-tables``, and ignored until then.
-STATUS_RULES_VERSION = 2
+STATUS_RULES_VERSION = 3
 PREFIX = 'api_status_v'
 EVENTS = {'i': 'INSERT', 'u': 'UPDATE', 'd': 'DELETE'}
 
@@ -45,7 +47,10 @@ CATALOGUE_ROWS: dict[str, tuple[str, ...] | None] = {
     'regression_test_output': ('id', 'regression_id', 'ignore'), 'sample': ('id',)}
 INSERT_CHANGES_NOTHING = frozenset({'sample'})
 VARIANTS = 'regression_test_output_files'
-WATCHED_TABLES = frozenset({'test', VARIANTS, *RUN_ROWS, *CATALOGUE_ROWS, *SHOWN_ROWS})
+# Catalogue tables whose every change advances the catalogue version (variants advance the runs they can flip).
+SHOWN_CATALOGUE = ('sample', 'tag', 'sample_tag_association', 'regression_test', 'regression_test_output',
+                   'category', 'regression_test_category')
+WATCHED_TABLES = frozenset({'test', VARIANTS, *RUN_ROWS, *CATALOGUE_ROWS, *SHOWN_ROWS, *SHOWN_CATALOGUE})
 
 
 def _bump_run(run_id: str) -> str:
@@ -76,6 +81,10 @@ def _bump_epoch(dialect: str, columns: tuple[str, ...] | None) -> str:
     return statement if columns is None else f'{statement} WHERE {_any_differs(dialect, columns)}'
 
 
+def _bump_catalogue() -> str:
+    return 'UPDATE api_catalogue_state SET version = version + 1'
+
+
 def _any_differs(dialect: str, columns: tuple[str, ...]) -> str:
     """SQL true when an UPDATE changed one of ``columns`` (NULL-safe)."""
     differs = ('NOT (OLD.`{0}` <=> NEW.`{0}`)' if dialect == 'mysql' else 'OLD.`{0}` IS NOT NEW.`{0}`')
@@ -83,7 +92,7 @@ def _any_differs(dialect: str, columns: tuple[str, ...]) -> str:
 
 
 def _bodies(dialect: str) -> Iterator[tuple[str, str, list[str]]]:
-    """(table, event letter, statements) of every trigger."""
+    """(table, event letter, statements) of every trigger; a table and event may come several times."""
     for table, column in RUN_ROWS.items():
         yield table, 'i', [_bump_run(f'NEW.{column}')]
         yield table, 'u', [_bump_run(f'OLD.{column}'), _bump_run(f'NEW.{column}')]
@@ -104,6 +113,9 @@ def _bodies(dialect: str) -> Iterator[tuple[str, str, list[str]]]:
         yield table, 'i', [_bump_shown_runs(runs, 'NEW')]  # rows that name it before it exists (no FK on SQLite)
         yield table, 'u', [_bump_shown_runs(runs, 'OLD', changed), _bump_shown_runs(runs, 'NEW', changed)]
         yield table, 'd', [_bump_shown_runs(runs, 'OLD')]
+    for table in SHOWN_CATALOGUE:
+        for event in EVENTS:
+            yield table, event, [_bump_catalogue()]
 
 
 def trigger_name(table: str, event: str) -> str:
@@ -112,11 +124,17 @@ def trigger_name(table: str, event: str) -> str:
 
 
 def definitions(dialect: str) -> dict[str, str]:
-    """Trigger name -> its CREATE TRIGGER statement, for ``dialect`` ('sqlite' or 'mysql')."""
+    """Trigger name -> its CREATE TRIGGER statement, for ``dialect`` ('sqlite' or 'mysql').
+
+    One trigger per table and event, running every statement :func:`_bodies` gives for them, in that order.
+    """
+    statements: dict[tuple[str, str], list[str]] = {}
+    for table, event, body in _bodies(dialect):
+        statements.setdefault((table, event), []).extend(body)
     return {trigger_name(table, event): (
         f'CREATE TRIGGER {trigger_name(table, event)} AFTER {EVENTS[event]} ON `{table}` FOR EACH ROW BEGIN '
-        + ' '.join(f'{statement};' for statement in statements) + ' END')
-        for table, event, statements in _bodies(dialect)}
+        + ' '.join(f'{statement};' for statement in body) + ' END')
+        for (table, event), body in statements.items()}
 
 
 def present_query(dialect: str, names: Any = None) -> str:

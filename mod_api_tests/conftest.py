@@ -115,7 +115,11 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture(autouse=True)
 def empty_facts_cache() -> None:
-    """Each test starts with empty per-worker caches (judged runs, run-list pages): what a test sees and counts
-    never depends on the tests before it, whose databases may have given the same change marks."""
+    """Each test starts with empty per-worker caches (judged runs, pages, run documents and values).
+
+    What a test sees and counts then never depends on the tests before it, whose databases may have given the
+    same change marks.
+    """
     facts_cache.cache.clear()
-    page_cache.pages.clear()
+    for cache in (page_cache.pages, page_cache.run_documents, page_cache.run_values):
+        cache.clear()

@@ -1,8 +1,8 @@
-"""mod_api.page_cache: run-list and sample-history pages are served again only while no row they show changed.
+"""mod_api.page_cache: lists, histories, the queue and run documents are served again only while nothing shown changed.
 
-Each change below is one a platform writer (or the API) makes to a row some Run document shows. After it, the
-page served must be the page built afresh (the cache emptied), and must differ from the page before (the change
-is visible): a change the status triggers missed would serve the old page and fail.
+Each change below is one a platform writer (or the API) makes to a row some page or run document shows. After it,
+every body served must be the body built afresh (the caches emptied), and some must differ from the bodies before
+(the change is visible): a change the status triggers missed would serve an old body and fail.
 """
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,7 +15,17 @@ from sqlalchemy import delete, update
 
 from mod_api import page_cache, status_store, status_triggers
 from mod_api.db import create_api_tables, db
-from mod_api.legacy import Fork, GcpInstance, RegressionTest, TestStatus, User
+from mod_api.legacy import (
+    Category,
+    Fork,
+    GcpInstance,
+    RegressionTest,
+    RegressionTestOutput,
+    Sample,
+    Tag,
+    TestStatus,
+    User,
+)
 from mod_api.legacy import Test as Run
 from mod_api.legacy import TestFork as Starter
 from mod_api.legacy import TestResult as Result
@@ -38,11 +48,14 @@ from mod_api_tests.runs_data import (
     add_variant,
     store,
 )
+from mod_api_tests.system_data import set_maintenance
 from mod_api_tests.test_run_data import counted_queries
 
 URL = '/api/v1/runs'
 QUERIES = ({}, {'status': 'fail'}, {'sort': 'started_at'}, {'sort': 'run_id', 'limit': 2, 'offset': 1})
 HISTORY_URL = '/api/v1/samples/{}/history'
+RUN_DOCUMENTS = ('', '/summary', '/progress', '/samples', '/errors', '/error-summary', '/infrastructure-errors',
+                 '/artifacts')
 
 
 @pytest.fixture()
@@ -66,25 +79,32 @@ def platform(app: Flask) -> dict[str, Any]:
 
 @pytest.fixture()
 def pages(client: FlaskClient, platform: dict[str, Any]) -> Callable[[], list[dict[str, Any]]]:
-    """Every run-list page of :data:`QUERIES` and two of the sample's history pages, as served (through the cache)."""
-    headers = factories.bearer(factories.make_token(factories.make_user('contributor')))
+    """Every run-list page of :data:`QUERIES`, two of the sample's history pages and the finished and running runs'
+    documents (:data:`RUN_DOCUMENTS`, the sample's result), as served (through the caches)."""
+    headers = factories.bearer(factories.make_token(factories.make_user('admin')))
     history = HISTORY_URL.format(platform['sample'].id)
     requests = [(URL, query) for query in QUERIES] + [(history, {}), (history, {'status': 'fail'})]
+    requests += [('/api/v1/system/queue', {}), ('/api/v1/system/queue', {'platform': 'linux', 'limit': 1})]
+    for run in (platform['finished'], platform['running']):
+        requests += [(f'{URL}/{run.id}{document}', {}) for document in RUN_DOCUMENTS]
+        requests += [(f"{URL}/{run.id}/samples/{platform['sample'].id}", {}), (f'{URL}/{run.id}/samples',
+                                                                                {'status': 'fail'})]
 
     def fetch() -> list[dict[str, Any]]:
         db.session.commit()
         bodies = []
         for url, query in requests:
             response = client.get(url, query_string=query, headers=headers)
-            assert response.status_code == 200, response.get_json()
-            bodies.append(response.get_json())
+            assert response.status_code in (200, 404), response.get_json()  # 404: the sample left the run's scope
+            bodies.append({'status': response.status_code, 'body': response.get_json()})
         return bodies
     return fetch
 
 
 def built_afresh(pages: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The pages built with an empty cache."""
-    page_cache.pages.clear()
+    """The pages and documents built with empty caches."""
+    for cache in (page_cache.pages, page_cache.run_documents, page_cache.run_values):
+        cache.clear()
     return pages()
 
 
@@ -159,16 +179,49 @@ def _run_deleted(data: dict[str, Any]) -> None:
     db.session.execute(delete(Run).where(Run.id == data['queued'].id))
 
 
+def _sample_renamed(data: dict[str, Any]) -> None:
+    db.session.execute(update(Sample).where(Sample.id == data['sample'].id).values(original_name='renamed.ts'))
+
+
+def _sample_tagged(data: dict[str, Any]) -> None:
+    tag = Tag('teletext', 'Teletext subtitles')
+    data['sample'].tags.append(tag)
+    db.session.flush()
+
+
+def _command_edited(data: dict[str, Any]) -> None:
+    db.session.execute(update(RegressionTest).where(RegressionTest.id == data['test'].id).values(command='-out=srt'))
+
+
+def _category_renamed(data: dict[str, Any]) -> None:
+    db.session.execute(update(Category).where(Category.id == data['category'].id).values(name='Renamed'))
+
+
+def _expected_output_replaced(data: dict[str, Any]) -> None:
+    db.session.execute(update(RegressionTestOutput).where(RegressionTestOutput.id == data['output'].id)
+                       .values(correct='f' * 64))
+
+
+def _maintenance_started(data: dict[str, Any]) -> None:
+    set_maintenance('linux', True)
+
+
+def _vm_row_without_run(data: dict[str, Any]) -> None:
+    store(GcpInstance('linux-lost', None))
+
+
 CHANGES = [_branch_renamed, _fork_moved, _starter_email_changed, _starter_added, _starter_removed, _record_changed,
            _record_added, _progress_added, _vm_started, _result_failed, _variant_accepted, _category_emptied,
-           _test_moved_to_another_sample, _runtime_edited, _run_added, _run_deleted]
+           _test_moved_to_another_sample, _runtime_edited, _run_added, _run_deleted, _sample_renamed, _sample_tagged,
+           _command_edited, _category_renamed, _expected_output_replaced, _maintenance_started, _vm_row_without_run]
 
 
 @pytest.mark.parametrize('change', CHANGES, ids=lambda change: change.__name__.strip('_'))
-def test_a_page_is_served_again_until_a_row_it_shows_changes(
+def test_a_body_is_served_again_until_a_row_it_shows_changes(
         platform: dict[str, Any], pages: Callable[[], list[dict[str, Any]]],
         change: Callable[[dict[str, Any]], None]) -> None:
     before = pages()
+    assert {served['status'] for served in before} == {200}
     assert pages() == before
     change(platform)
     db.session.commit()
@@ -177,14 +230,15 @@ def test_a_page_is_served_again_until_a_row_it_shows_changes(
     assert served != before
 
 
-def test_a_page_served_again_costs_the_mark_query_alone(
+def test_a_body_served_again_costs_the_mark_query_alone(
         platform: dict[str, Any], pages: Callable[[], list[dict[str, Any]]]) -> None:
     pages()  # records the runs first seen, which advances their versions: those pages are built again next time
     with counted_queries() as building:
         first = pages()
     with counted_queries() as serving:
         assert pages() == first
-    assert len(serving) == 2 * len(first)  # each request: its token, the change mark
+    # each request: its token, the change mark; the two queue pages also read the blocking rows (two queries)
+    assert len(serving) == 2 * len(first) + 2 * 2
     assert len(building) > len(serving)
 
 
@@ -208,3 +262,15 @@ def test_nothing_is_cached_without_usable_stored_rows(
     db.session.commit()
     served = pages()
     assert served != before and served == built_afresh(pages)
+
+
+def test_a_run_document_served_again_keeps_its_etag(client: FlaskClient, platform: dict[str, Any]) -> None:
+    headers = factories.bearer(factories.make_token(factories.make_user('contributor')))
+    url = f"{URL}/{platform['finished'].id}/samples"
+    built = client.get(url, headers=headers)
+    with counted_queries() as serving:
+        again = client.get(url, headers=headers)
+        unchanged = client.get(url, headers={**headers, 'If-None-Match': built.headers['ETag']})
+    assert len(serving) == 4  # token and run mark, twice
+    assert (again.status_code, again.data, again.headers['ETag']) == (200, built.data, built.headers['ETag'])
+    assert (unchanged.status_code, unchanged.data, unchanged.headers['ETag']) == (304, b'', built.headers['ETag'])

@@ -21,6 +21,7 @@ from mod_api.artifact_list import TYPES, Candidate, load_run_artifacts, page_of_
 from mod_api.content_types import content_type_for
 from mod_api.errors import ApiError
 from mod_api.operations import operation
+from mod_api.page_cache import cached_run_value
 from mod_api.resources.system import PageQuery, PageSchema, page_body
 from mod_api.schemas import ResponseSchema
 from mod_api.signing import ExpiredToken, InvalidToken
@@ -120,8 +121,9 @@ def diff_url(run_id: int, sample_id: int, regression_id: int, output_id: int) ->
 def list_artifacts(run_id: int, query: dict[str, Any]) -> Any:
     """A page of the run's artifacts, with their storage status and verified download URLs."""
     storage = current_app.extensions['mod_api'].storage
-    data, total = page_of_artifacts(load_run_artifacts(run_id), query.get('type'), query['limit'], query['offset'],
-                                    storage, download_link, partial(diff_link, run_id))
+    artifacts = cached_run_value(run_id, 'artifacts', lambda: load_run_artifacts(run_id))
+    data, total = page_of_artifacts(artifacts, query.get('type'), query['limit'], query['offset'], storage,
+                                    download_link, partial(diff_link, run_id))
     return jsonify(page_body(data, total, query))
 
 

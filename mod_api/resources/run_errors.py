@@ -24,6 +24,7 @@ from mod_api.error_items import (
 from mod_api.errors import not_found
 from mod_api.infra_errors import INFRA_TYPES, MAX_STACK_LINE, MAX_STACK_LINES, infrastructure_errors, masks
 from mod_api.operations import operation
+from mod_api.page_cache import cached_run_json
 from mod_api.resources.system import PageQuery, PageSchema, page_body, true_or_false
 from mod_api.run_view import RunView, load_runs
 from mod_api.schemas import ResponseSchema
@@ -143,10 +144,13 @@ def _view(run_id: int) -> RunView:
 @operation('Get structured test errors for a run', TAGS, scope='results:read', query=ErrorQuery,
            responses={200: ('Paginated test errors', ErrorPageSchema)}, description=ERRORS_DESCRIPTION)
 def list_errors(run_id: int, query: dict[str, Any]) -> Any:
-    """A page of the run's test errors."""
-    errors = matching(result_errors(_view(run_id)), query.get('type'), query.get('severity'), query.get('sample_id'))
-    page = errors[query['offset']:query['offset'] + query['limit']]
-    return page_body([error.document() for error in page], len(errors), query)
+    """A page of the run's test errors (served again while the run's mark holds, as the two below)."""
+    def build() -> dict[str, Any]:
+        errors = matching(result_errors(_view(run_id)), query.get('type'), query.get('severity'),
+                          query.get('sample_id'))
+        page = errors[query['offset']:query['offset'] + query['limit']]
+        return page_body([error.document() for error in page], len(errors), query)
+    return cached_run_json(run_id, query, build)
 
 
 @blueprint.route('/runs/<int:run_id>/error-summary', methods=['GET'])
@@ -155,8 +159,11 @@ def list_errors(run_id: int, query: dict[str, Any]) -> Any:
            description=SUMMARY_DESCRIPTION)
 def error_summary(run_id: int, query: dict[str, Any]) -> Any:
     """A page of the run's test errors grouped by ``group_by``."""
-    buckets = summarize(matching(result_errors(_view(run_id)), severity=query.get('severity')), query['group_by'])
-    return page_body(buckets[query['offset']:query['offset'] + query['limit']], len(buckets), query)
+    def build() -> dict[str, Any]:
+        buckets = summarize(matching(result_errors(_view(run_id)), severity=query.get('severity')),
+                            query['group_by'])
+        return page_body(buckets[query['offset']:query['offset'] + query['limit']], len(buckets), query)
+    return cached_run_json(run_id, query, build)
 
 
 @blueprint.route('/runs/<int:run_id>/infrastructure-errors', methods=['GET'])
@@ -165,7 +172,9 @@ def error_summary(run_id: int, query: dict[str, Any]) -> Any:
            description=INFRASTRUCTURE_DESCRIPTION)
 def list_infrastructure_errors(run_id: int, query: dict[str, Any]) -> Any:
     """A page of the run's infrastructure errors."""
-    items = [item for item in infrastructure_errors(run_id, _view(run_id).facts.progress, query['include_stack'],
-                                                    masks(current_app.config))
-             if query.get('type') in (None, item['type']) and query.get('severity') in (None, item['severity'])]
-    return page_body(items[query['offset']:query['offset'] + query['limit']], len(items), query)
+    def build() -> dict[str, Any]:
+        items = [item for item in infrastructure_errors(run_id, _view(run_id).facts.progress,
+                                                        query['include_stack'], masks(current_app.config))
+                 if query.get('type') in (None, item['type']) and query.get('severity') in (None, item['severity'])]
+        return page_body(items[query['offset']:query['offset'] + query['limit']], len(items), query)
+    return cached_run_json(run_id, query, build)

@@ -4,8 +4,8 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import fields, validate
 
-from mod_api.etag import conditional
 from mod_api.operations import operation
+from mod_api.page_cache import cached_run_json
 from mod_api.resources.system import PageQuery, PageSchema, page_body
 from mod_api.sample_view import (
     MAX_CATEGORY,
@@ -103,9 +103,11 @@ DETAIL_DESCRIPTION = (
            description=LIST_DESCRIPTION)
 def list_samples(run_id: int, query: dict[str, Any]) -> Any:
     """A page of the run's regression test results."""
-    filters = Filters(query.get('status'), query.get('name'), query.get('tag'), query.get('category'))
-    data, total = list_run_samples(run_id, filters, query['limit'], query['offset'])
-    return conditional(page_body(data, total, query))
+    def build() -> dict[str, Any]:
+        filters = Filters(query.get('status'), query.get('name'), query.get('tag'), query.get('category'))
+        data, total = list_run_samples(run_id, filters, query['limit'], query['offset'])
+        return page_body(data, total, query)
+    return cached_run_json(run_id, query, build, conditional=True)
 
 
 @blueprint.route('/runs/<int:run_id>/samples/<int:sample_id>', methods=['GET'])
@@ -116,4 +118,5 @@ def list_samples(run_id: int, query: dict[str, Any]) -> Any:
            description=DETAIL_DESCRIPTION)
 def get_sample(run_id: int, sample_id: int, query: dict[str, Any]) -> Any:
     """One regression test result of the run, by media sample (and regression test when ambiguous)."""
-    return conditional(get_run_sample(run_id, sample_id, query.get('regression_id')))
+    return cached_run_json(run_id, query, lambda: get_run_sample(run_id, sample_id, query.get('regression_id')),
+                           conditional=True)

@@ -17,10 +17,9 @@ from mod_api import status_store
 from mod_api.db import db
 from mod_api.environments import Environment, find_environment
 from mod_api.errors import not_found
-from mod_api.etag import conditional
 from mod_api.legacy import Category, CustomizedTest, RegressionTest, regressionTestLinkTable
 from mod_api.operations import operation
-from mod_api.page_cache import cached_json
+from mod_api.page_cache import cached_json, cached_run_json
 from mod_api.resources.branches import REPOSITORY_PATTERN
 from mod_api.resources.environments import EnvironmentSchema
 from mod_api.resources.system import PLATFORMS, PageQuery, PageSchema, page_body
@@ -220,8 +219,8 @@ def list_runs(query: dict[str, Any]) -> Any:
 @operation('Get a CI run', ('Runs',), scope='runs:read',
            responses={200: ('Run details', RunSchema), 304: NOT_MODIFIED}, description=RUN_DESCRIPTION)
 def get_run(run_id: int, query: dict[str, Any]) -> Any:
-    """The Run document."""
-    return conditional(run_document(_view(run_id)))
+    """The Run document (served again while the run's mark holds, as every document of a run below)."""
+    return cached_run_json(run_id, query, lambda: run_document(_view(run_id)), conditional=True)
 
 
 @blueprint.route('/runs/<int:run_id>/summary', methods=['GET'])
@@ -229,9 +228,11 @@ def get_run(run_id: int, query: dict[str, Any]) -> Any:
            responses={200: ('Run summary', RunSummarySchema), 304: NOT_MODIFIED}, description=SUMMARY_DESCRIPTION)
 def get_run_summary(run_id: int, query: dict[str, Any]) -> Any:
     """The RunSummary: sample counts by status, duration and who started the run."""
-    view = _view(run_id)
-    return conditional({'run_id': run_id, **view.verdict.counts.summary_fields(), 'duration_ms': view.duration_ms,
-                        'triggered_by': triggered_by(view)})
+    def build() -> dict[str, Any]:
+        view = _view(run_id)
+        return {'run_id': run_id, **view.verdict.counts.summary_fields(), 'duration_ms': view.duration_ms,
+                'triggered_by': triggered_by(view)}
+    return cached_run_json(run_id, query, build, conditional=True)
 
 
 @blueprint.route('/runs/<int:run_id>/progress', methods=['GET'])
@@ -240,11 +241,12 @@ def get_run_summary(run_id: int, query: dict[str, Any]) -> Any:
            description=PROGRESS_DESCRIPTION)
 def get_run_progress(run_id: int, query: dict[str, Any]) -> Any:
     """A page of the run's progress events (a run has a handful of rows: filtered and paged in memory)."""
-    view = _view(run_id)
-    events = [asdict(event) for event in progress_events(view.facts, view.created_at)
-              if query.get('status') in (None, event.status)]
-    page = events[query['offset']:query['offset'] + query['limit']]
-    return conditional(page_body(page, len(events), query))
+    def build() -> dict[str, Any]:
+        view = _view(run_id)
+        events = [asdict(event) for event in progress_events(view.facts, view.created_at)
+                  if query.get('status') in (None, event.status)]
+        return page_body(events[query['offset']:query['offset'] + query['limit']], len(events), query)
+    return cached_run_json(run_id, query, build, conditional=True)
 
 
 @blueprint.route('/runs/<int:run_id>/config', methods=['GET'])

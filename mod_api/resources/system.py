@@ -19,7 +19,8 @@ from mod_api import status_store
 from mod_api.db import db
 from mod_api.legacy import TestPlatform
 from mod_api.operations import operation
-from mod_api.queue import BLOCKERS, QUEUED, RUNNING, QueueJob, load_queue
+from mod_api.page_cache import cached_json
+from mod_api.queue import BLOCKERS, QUEUED, RUNNING, QueueJob, blocking_rows, load_queue
 from mod_api.ratelimit import storage_is_healthy
 from mod_api.run_query import every_stored_status_holds
 from mod_api.schemas import PaginationSchema, ResponseSchema
@@ -235,11 +236,18 @@ def _queue_job(job: QueueJob) -> dict[str, Any]:
 @operation('Get queue depth and currently running jobs', ('System',), scope='system:read', query=QueueQuery,
            responses={200: ('Queue status and active jobs', QueuePageSchema)}, description=QUEUE_DESCRIPTION)
 def queue(query: dict[str, Any]) -> Any:
-    """A page of queued and running runs with the queue's counts and each platform's state."""
-    stored = status_store.ready() and bool(db.session.scalar(every_stored_status_holds()))
-    page = load_queue(query.get('platform'), query.get('status'), query['limit'], query['offset'], stored)
-    platforms = [{'platform': platform.platform, 'queue_depth': platform.queue_depth,
-                  'running_count': platform.running_count, 'blocked_by': list(platform.blocked_by)}
-                 for platform in page.platforms]
-    return jsonify(page_body([_queue_job(job) for job in page.jobs], page.total, query,
-                             queue_depth=page.queue_depth, running_count=page.running_count, platforms=platforms))
+    """A page of queued and running runs with the queue's counts and each platform's state.
+
+    Served again (:mod:`mod_api.page_cache`) while no run changed and the blocking rows read the same.
+    """
+    def build(usable: bool) -> dict[str, Any]:
+        if usable:
+            status_store.refresh_stale()
+        stored = usable and bool(db.session.scalar(every_stored_status_holds()))
+        page = load_queue(query.get('platform'), query.get('status'), query['limit'], query['offset'], stored)
+        platforms = [{'platform': platform.platform, 'queue_depth': platform.queue_depth,
+                      'running_count': platform.running_count, 'blocked_by': list(platform.blocked_by)}
+                     for platform in page.platforms]
+        return page_body([_queue_job(job) for job in page.jobs], page.total, query,
+                         queue_depth=page.queue_depth, running_count=page.running_count, platforms=platforms)
+    return cached_json(query, build, unwatched=blocking_rows)
