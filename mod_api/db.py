@@ -100,8 +100,6 @@ def _sqlite_wait_for_locks(dbapi_connection: Any, _record: Any) -> None:
 #   scan of the run's few hundred rows, and a run's scope is read from the index;
 # * customized_test (regression_id, test_id): a sample's history finds the runs naming its tests from the index
 #   alone (through the legacy regression_id index, one row read per run: 300 ms of the 840 on the dataset).
-# And on mod_api's own api_run_status (version), listed here so that tables created before it get it too: the run
-# list's change mark sums the versions from that index alone (1.4 ms instead of 2.7 for 10,000 runs).
 LOOKUP_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('test_progress', ('test_id', 'timestamp')), ('customized_test', ('test_id', 'regression_id')),
     ('customized_test', ('regression_id', 'test_id')),
@@ -109,7 +107,6 @@ LOOKUP_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('regression_test_category', ('regression_id',)), ('regression_test_output', ('regression_id',)),
     ('regression_test_output_files', ('regression_test_output_id',)),
     ('test_result_file', ('regression_test_output_id',)),  # a variant's trigger finds the runs it can flip
-    ('api_run_status', ('version',)),
 )
 
 

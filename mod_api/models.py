@@ -197,3 +197,18 @@ class CatalogueState(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class ChangeLogEntry(db.Model):  # type: ignore[name-defined,misc]
+    """Changes the status triggers saw: each trigger adds a row of one; compacting sums old rows into one.
+
+    The sum of ``changes`` grows with every committed change and compacting keeps it, so it tells a worker whether
+    any run list may have changed (``status_store.change_mark``) by reading a few rows instead of every run's.
+    Platform writers only append (no row is shared between them); only mod_api compacts.
+    """
+
+    __tablename__ = 'api_change_log'
+    __table_args__ = {'mysql_engine': 'InnoDB'}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    changes: Mapped[int] = mapped_column(Integer, nullable=False, default=1)

@@ -81,7 +81,12 @@ def cached_json(query: dict[str, Any], build: Callable[[bool], Any],
     usable = mark is not None
     if usable and unwatched is not None:
         mark = (mark, unwatched())
-    return _served(pages, mark, query, lambda: build(usable))
+
+    def built() -> Any:
+        if usable:
+            status_store.compact_change_log()  # only pages built after changes: the log grows with them
+        return build(usable)
+    return _served(pages, mark, query, built)
 
 
 def cached_run_json(run_id: int, query: dict[str, Any], build: Callable[[], Any],

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     case,
+    delete,
     func,
     insert,
     inspect,
@@ -35,7 +36,7 @@ from sqlalchemy.exc import OperationalError
 from mod_api import status_triggers
 from mod_api.db import RETRYABLE_MYSQL_ERRORS, db, mysql_error_code
 from mod_api.legacy import Test
-from mod_api.models import CatalogueState, StoredRunStatus, StoredStatusState
+from mod_api.models import CatalogueState, ChangeLogEntry, StoredRunStatus, StoredStatusState
 from mod_api.run_query import (
     STATE_ID,
     current_epoch,
@@ -54,6 +55,10 @@ REQUEST_REFRESH_BATCH = 100
 REQUEST_REFRESH_SECONDS = 10.0
 # Rows recomputed per statement when create-api-tables computes them all.
 INSTALL_BATCH = 500
+# The change log is compacted when a page is built and it has more rows than this (at least 1), COMPACT_BATCH rows
+# (at least 2) at a time.
+LOG_ROWS_KEPT = 256
+COMPACT_BATCH = 50_000
 
 
 def install(engine: Engine) -> None:
@@ -101,15 +106,43 @@ def usable() -> bool:
 def change_mark() -> tuple[int, ...] | None:
     """A value that changes whenever a row a run list or a sample history shows changes; None when not usable.
 
-    (epoch, catalogue version, stored rows, sum of their versions), in one query with :func:`usable`'s checks:
-    every change the triggers see advances the epoch, the catalogue version or a run's version, these only grow
-    and rows are never deleted, so no change leaves the mark as it was, and a refresh changes none of them. Read
-    it before the rows it stands for: a page built afterwards is then at least as new as its mark.
+    (epoch, catalogue version, sum of the change log), in one query with :func:`usable`'s checks: every trigger
+    appends a change of one to ``api_change_log`` (and a catalogue change also advances the catalogue version),
+    compacting the log keeps its sum (:func:`compact_change_log`), and a refresh writes none of them, so no change
+    leaves the mark as it was. Read it before the rows it stands for: a page built afterwards is then at least as
+    new as its mark.
     """
-    totals = select(func.count().label('rows'),
-                    func.coalesce(func.sum(StoredRunStatus.version), 0).label('versions')).subquery('totals')
-    return _mark(_checked_state(StoredStatusState.epoch, _catalogue_version(), totals.c.rows, totals.c.versions,
-                                joined=totals))
+    changes = select(func.coalesce(func.sum(ChangeLogEntry.changes), 0)).scalar_subquery()
+    return _mark(_checked_state(StoredStatusState.epoch, _catalogue_version(), changes))
+
+
+def compact_change_log() -> None:
+    """Sum the change log's oldest rows into the last of them while it has more than :data:`LOG_ROWS_KEPT` rows.
+
+    :func:`change_mark` reads every row of the log, and triggers add one per change. Each batch is one transaction
+    (readers see the log before or after it, with the same sum): the state row is locked first, so compactions
+    take turns; the batch is summed with a locking read (on MariaDB it waits for a writer's uncommitted row among
+    them, and counts it), then its last row takes the sum and the others are deleted. Writers only append rows
+    after it, so none waits. A deadlock or lock wait only leaves the log longer until the next compaction.
+    """
+    deadline = time.monotonic() + REQUEST_REFRESH_SECONDS
+    while (db.session.scalar(select(func.count()).select_from(ChangeLogEntry)) or 0) > LOG_ROWS_KEPT:
+        db.session.commit()  # a new transaction: its reads come after the state row's lock
+        try:
+            db.session.execute(select(StoredStatusState.id).where(StoredStatusState.id == STATE_ID)
+                               .with_for_update())
+            log = ChangeLogEntry.id
+            last = (db.session.scalar(select(log).order_by(log).offset(COMPACT_BATCH - 1).limit(1))
+                    or db.session.scalar(select(func.max(log))))
+            total = db.session.scalar(select(func.sum(ChangeLogEntry.changes)).where(log <= last).with_for_update())
+            db.session.execute(update(ChangeLogEntry).where(log == last).values(changes=total))
+            db.session.execute(delete(ChangeLogEntry).where(log < last))
+            db.session.commit()
+        except OperationalError as error:
+            _skipped(error)
+            return
+        if time.monotonic() > deadline:
+            return
 
 
 def run_mark(run_id: int) -> tuple[int, ...] | None:
