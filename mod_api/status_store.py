@@ -26,7 +26,6 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    true,
     type_coerce,
     update,
 )
@@ -167,13 +166,12 @@ def _mark(row: Any) -> tuple[int, ...] | None:
     return tuple(int(value) for value in row[2:])
 
 
-def _checked_state(*columns: Any, joined: Any = None) -> Any:
-    """The state row's rules version, trigger count and ``columns`` (from ``joined`` too), or None unless usable."""
+def _checked_state(*columns: Any) -> Any:
+    """The state row's rules version, trigger count and ``columns``, or None unless usable."""
     names = _trigger_names(db.engine.dialect.name)
     present = f'(SELECT COUNT(*) FROM ({status_triggers.present_query(db.engine.dialect.name, names)}) AS present)'
-    state = StoredStatusState.__table__ if joined is None else StoredStatusState.__table__.join(joined, true())
     row: Any = db.session.execute(select(StoredStatusState.rules_version, literal_column(present), *columns)
-                                  .select_from(state).where(StoredStatusState.id == STATE_ID)).first()
+                                  .where(StoredStatusState.id == STATE_ID)).first()
     usable = row is not None and tuple(row[:2]) == (status_triggers.STATUS_RULES_VERSION, len(names))
     return row if usable else None
 
