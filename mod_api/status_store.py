@@ -18,6 +18,7 @@ from sqlalchemy import (
     Insert,
     Select,
     String,
+    bindparam,
     case,
     delete,
     func,
@@ -99,7 +100,7 @@ def usable() -> bool:
     One query; a database whose legacy tables were recreated (losing their triggers) is judged live until
     ``flask create-api-tables`` runs again.
     """
-    return _checked_state() is not None
+    return _checked_state('usable') is not None
 
 
 def change_mark() -> tuple[int, ...] | None:
@@ -111,8 +112,7 @@ def change_mark() -> tuple[int, ...] | None:
     leaves the mark as it was. Read it before the rows it stands for: a page built afterwards is then at least as
     new as its mark.
     """
-    changes = select(func.coalesce(func.sum(ChangeLogEntry.changes), 0)).scalar_subquery()
-    return _mark(_checked_state(StoredStatusState.epoch, _catalogue_version(), changes))
+    return _mark(_checked_state('change'))
 
 
 def compact_change_log() -> None:
@@ -150,13 +150,7 @@ def run_mark(run_id: int) -> tuple[int, ...] | None:
     (epoch, catalogue version, the run's version), read like :func:`change_mark`; None also for a run without a
     stored row (a run that does not exist).
     """
-    version = select(StoredRunStatus.version).where(StoredRunStatus.run_id == run_id).scalar_subquery()
-    return _mark(_checked_state(StoredStatusState.epoch, _catalogue_version(), version))
-
-
-def _catalogue_version() -> Any:
-    """The catalogue version (NULL without its row), as a scalar subquery."""
-    return select(CatalogueState.version).where(CatalogueState.id == STATE_ID).scalar_subquery()
+    return _mark(_checked_state('run', run_id=run_id))
 
 
 def _mark(row: Any) -> tuple[int, ...] | None:
@@ -166,14 +160,32 @@ def _mark(row: Any) -> tuple[int, ...] | None:
     return tuple(int(value) for value in row[2:])
 
 
-def _checked_state(*columns: Any) -> Any:
-    """The state row's rules version, trigger count and ``columns``, or None unless usable."""
-    names = _trigger_names(db.engine.dialect.name)
-    present = f'(SELECT COUNT(*) FROM ({status_triggers.present_query(db.engine.dialect.name, names)}) AS present)'
-    row: Any = db.session.execute(select(StoredStatusState.rules_version, literal_column(present), *columns)
-                                  .where(StoredStatusState.id == STATE_ID)).first()
-    usable = row is not None and tuple(row[:2]) == (status_triggers.STATUS_RULES_VERSION, len(names))
-    return row if usable else None
+def _checked_state(kind: str, **parameters: Any) -> Any:
+    """The state row's rules version, trigger count and mark of ``kind`` (:func:`_state_query`); None unless usable."""
+    row: Any = db.session.execute(_state_query(db.engine.dialect.name, kind), parameters).first()
+    expected = (status_triggers.STATUS_RULES_VERSION, len(_trigger_names(db.engine.dialect.name)))
+    return row if row is not None and tuple(row[:2]) == expected else None
+
+
+@lru_cache(maxsize=8)
+def _state_query(dialect: str, kind: str) -> Select:
+    """The state row's rules version, the count of present triggers, then the columns of a mark, built once.
+
+    ``kind``: 'usable' (no more), 'change' (epoch, catalogue version, sum of the change log) or 'run' (epoch,
+    catalogue version, the version of the run given as the parameter ``run_id``). Each request serving a page again
+    reads one, so it is not rebuilt per call (about 0.3 ms of Python).
+    """
+    present = f'(SELECT COUNT(*) FROM ({status_triggers.present_query(dialect, _trigger_names(dialect))}) AS present)'
+    catalogue = select(CatalogueState.version).where(CatalogueState.id == STATE_ID).scalar_subquery()
+    marks = {
+        'usable': (),
+        'change': (StoredStatusState.epoch, catalogue,
+                   select(func.coalesce(func.sum(ChangeLogEntry.changes), 0)).scalar_subquery()),
+        'run': (StoredStatusState.epoch, catalogue, select(StoredRunStatus.version)
+                .where(StoredRunStatus.run_id == bindparam('run_id')).scalar_subquery()),
+    }
+    return (select(StoredStatusState.rules_version, literal_column(present), *marks[kind])
+            .where(StoredStatusState.id == STATE_ID))
 
 
 def ready() -> bool:
