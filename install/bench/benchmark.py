@@ -45,7 +45,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument('--redis-uri', default='redis://127.0.0.1:6379/0', help='rate-limit storage')
     parser.add_argument('--workers', type=int, default=4, help='gunicorn workers (default 4)')
     parser.add_argument('--clients', type=int, default=4, help='concurrent clients (default 4)')
-    parser.add_argument('--requests', type=int, default=200, help='requests per endpoint (default 200)')
+    parser.add_argument('--requests', type=int, default=1000,
+                        help='requests per endpoint (default 1000: seconds each, so a moment of noise weighs less)')
     parser.add_argument('--seconds', type=float, default=60.0,
                         help='at most this many seconds per endpoint, whichever ends first (default 60)')
     parser.add_argument('--warm-up', type=int, default=5, help='unmeasured requests per client first (default 5)')
