@@ -78,15 +78,20 @@ def cached_json(query: dict[str, Any], build: Callable[[bool], Any],
     ``unwatched``: reads what the page shows of rows no trigger watches, as part of the mark (after it).
     """
     mark: Any = status_store.change_mark()
-    usable = mark is not None
-    if usable and unwatched is not None:
+    if mark is not None and unwatched is not None:
         mark = (mark, unwatched())
-
-    def built() -> Any:
-        if usable:
-            status_store.compact_change_log()  # only pages built after changes: the log grows with them
-        return build(usable)
-    return _served(pages, mark, query, built)
+    key = _key(query)
+    body = pages.get(key, mark) if mark is not None else None
+    if body is not None:
+        return Response(body, mimetype='application/json')
+    # The page is built: it may read stored rows, which are trusted only once every trigger was counted now.
+    usable = mark is not None and status_store.usable()
+    if usable:
+        status_store.compact_change_log()  # only pages built after changes: the log grows with them
+    response = cast(Response, current_app.json.response(build(usable)))
+    if usable:
+        pages.put(key, mark, response.get_data())
+    return response
 
 
 def cached_run_json(run_id: int, query: dict[str, Any], build: Callable[[], Any],
@@ -118,7 +123,7 @@ def cached_run_value(run_id: int, name: str, build: Callable[[], T]) -> T:
 
 def _served(cache: PageCache, mark: Any, query: dict[str, Any], build: Callable[[], Any]) -> Response:
     """``build()``'s JSON response, or the body ``cache`` keeps for this request while ``mark`` (None: never) holds."""
-    key = (request.path, request.host_url, tuple(sorted(query.items())), local_utc_offset())
+    key = _key(query)
     body = cache.get(key, mark) if mark is not None else None
     if body is not None:
         return Response(body, mimetype='application/json')
@@ -126,3 +131,8 @@ def _served(cache: PageCache, mark: Any, query: dict[str, Any], build: Callable[
     if mark is not None:
         cache.put(key, mark, response.get_data())
     return response
+
+
+def _key(query: dict[str, Any]) -> Hashable:
+    """What a body is kept by: the request's path and host URL, its validated query and the host's UTC offset."""
+    return request.path, request.host_url, tuple(sorted(query.items())), local_utc_offset()

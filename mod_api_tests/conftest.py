@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine, make_url
 
 import mod_api
-from mod_api import facts_cache, page_cache, status_triggers
+from mod_api import facts_cache, page_cache, status_store, status_triggers
 from mod_api.db import db
 from mod_api.legacy import Base
 
@@ -123,3 +123,4 @@ def empty_facts_cache() -> None:
     facts_cache.cache.clear()
     for cache in (page_cache.pages, page_cache.run_documents, page_cache.run_values):
         cache.clear()
+    status_store.forget_trigger_checks()

@@ -260,6 +260,7 @@ def test_nothing_is_cached_without_usable_stored_rows(
     db.session.commit()  # MariaDB's DDL waits for open transactions that read the table
     with db.engine.begin() as connection:
         status_triggers.remove(connection)
+    status_store.forget_trigger_checks()  # this worker checked them a moment ago: trusted for a second otherwise
     assert status_store.change_mark() is None
     db.session.execute(update(Run).where(Run.id == platform['finished'].id).values(branch='unwatched'))
     db.session.commit()
@@ -349,3 +350,39 @@ def _compact_in(app: Flask) -> None:
     with app.app_context():
         status_store.compact_change_log()
         db.session.remove()
+
+
+def test_a_worker_counts_the_triggers_again_a_second_after_it_last_found_them(
+        platform: dict[str, Any], pages: Callable[[], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Marks trust the last count for TRIGGER_CHECK_SECONDS; a page built, and ``usable``, always count."""
+    pages()
+    clock = [1000.0]
+    monkeypatch.setattr(status_store.time, 'monotonic', lambda: clock[0])
+    status_store.forget_trigger_checks()
+    with counted_queries() as counting:
+        mark = status_store.run_mark(platform['finished'].id)
+    db.session.commit()
+    with db.engine.begin() as connection:
+        status_triggers.remove(connection)
+    with counted_queries() as trusting:
+        assert status_store.run_mark(platform['finished'].id) == mark  # within the second: not counted again
+    assert 'TRIGGERS' in counting[0] or 'sqlite_master' in counting[0]
+    assert 'TRIGGERS' not in trusting[0] and 'sqlite_master' not in trusting[0]
+    assert not status_store.usable()
+    clock[0] += status_store.TRIGGER_CHECK_SECONDS
+    assert status_store.run_mark(platform['finished'].id) is None and status_store.change_mark() is None
+
+
+def test_a_page_built_counts_the_triggers(platform: dict[str, Any], pages: Callable[[], list[dict[str, Any]]]) -> None:
+    """A run list built reads stored statuses only when every trigger is counted now, whatever a mark trusted."""
+    pages()
+    db.session.commit()
+    with db.engine.begin() as connection:
+        status_triggers.remove(connection)
+    db.session.execute(update(Result).where(Result.test_id == platform['finished'].id).values(exit_code=3))
+    db.session.commit()  # no trigger saw it: the stored status of the finished run is wrong now
+    page_cache.pages.clear()
+    served = pages()
+    assert served == built_afresh(pages)
+    statuses = {run['run_id']: run['status'] for run in served[0]['body']['data']}
+    assert statuses[platform['finished'].id] == 'fail'
