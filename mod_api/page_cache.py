@@ -74,24 +74,20 @@ def cached_json(query: dict[str, Any], build: Callable[[bool], Any],
                 unwatched: Callable[[], Hashable] | None = None) -> Response:
     """The JSON response of ``build(usable)`` for this request and ``query``, from :data:`pages` while it holds.
 
-    ``usable``: :func:`mod_api.status_store.usable`'s answer, which the change mark's query gave.
+    ``usable``: :func:`mod_api.status_store.usable`'s answer, asked when the page is built (it may read stored
+    rows, trusted only once every trigger is counted now, whatever the mark trusted); a page is kept only then.
     ``unwatched``: reads what the page shows of rows no trigger watches, as part of the mark (after it).
     """
     mark: Any = status_store.change_mark()
     if mark is not None and unwatched is not None:
         mark = (mark, unwatched())
-    key = _key(query)
-    body = pages.get(key, mark) if mark is not None else None
-    if body is not None:
-        return Response(body, mimetype='application/json')
-    # The page is built: it may read stored rows, which are trusted only once every trigger was counted now.
-    usable = mark is not None and status_store.usable()
-    if usable:
-        status_store.compact_change_log()  # only pages built after changes: the log grows with them
-    response = cast(Response, current_app.json.response(build(usable)))
-    if usable:
-        pages.put(key, mark, response.get_data())
-    return response
+
+    def built() -> tuple[Any, bool]:
+        usable = mark is not None and status_store.usable()
+        if usable:
+            status_store.compact_change_log()  # only pages built after changes: the log grows with them
+        return build(usable), usable
+    return _served(pages, mark, query, built)
 
 
 def cached_run_json(run_id: int, query: dict[str, Any], build: Callable[[], Any],
@@ -101,7 +97,7 @@ def cached_run_json(run_id: int, query: dict[str, Any], build: Callable[[], Any]
     ``conditional``: the response carries an ETag and answers ``If-None-Match`` (:func:`mod_api.etag.tagged`).
     ``build`` may raise an ApiError (no such run): nothing is kept then.
     """
-    response = _served(run_documents, status_store.run_mark(run_id), query, build)
+    response = _served(run_documents, status_store.run_mark(run_id), query, lambda: (build(), True))
     return tagged(response) if conditional else response
 
 
@@ -121,14 +117,18 @@ def cached_run_value(run_id: int, name: str, build: Callable[[], T]) -> T:
     return cast(T, value)
 
 
-def _served(cache: PageCache, mark: Any, query: dict[str, Any], build: Callable[[], Any]) -> Response:
-    """``build()``'s JSON response, or the body ``cache`` keeps for this request while ``mark`` (None: never) holds."""
+def _served(cache: PageCache, mark: Any, query: dict[str, Any], build: Callable[[], tuple[Any, bool]]) -> Response:
+    """The body ``cache`` keeps for this request while ``mark`` (None: never) holds, else a new one.
+
+    ``build()`` gives the payload and whether its body may be kept.
+    """
     key = _key(query)
     body = cache.get(key, mark) if mark is not None else None
     if body is not None:
         return Response(body, mimetype='application/json')
-    response = cast(Response, current_app.json.response(build()))
-    if mark is not None:
+    payload, keep = build()
+    response = cast(Response, current_app.json.response(payload))
+    if mark is not None and keep:
         cache.put(key, mark, response.get_data())
     return response
 

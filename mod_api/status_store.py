@@ -30,7 +30,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from mod_api import status_triggers
@@ -58,7 +58,7 @@ INSTALL_BATCH = 500
 # How long a worker trusts its last check that every trigger is in place when it reads a change mark: a trigger
 # dropped by hand (or a platform table recreated) is noticed within this time (see _checked_state).
 TRIGGER_CHECK_SECONDS = 1.0
-_checked_at: dict[str, float] = {}  # database URL -> when this worker last found every trigger in place
+_checked_at: dict[URL, float] = {}  # database URL -> when this worker last found every trigger in place
 # The change log is compacted when a page is built and it has more rows than this (at least 1), COMPACT_BATCH rows
 # (at least 2) at a time.
 LOG_ROWS_KEPT = 256
@@ -171,9 +171,9 @@ def _checked_state(kind: str, **parameters: Any) -> Any:
     :data:`TRIGGER_CHECK_SECONDS` and then does not count them again (the count reads ``information_schema``: on
     MariaDB it halved the throughput of pages served again); 'usable', which reads of stored rows ask, always counts.
     """
-    dialect, database = db.engine.dialect.name, db.engine.url.render_as_string()
-    trusted = kind != 'usable' and time.monotonic() - _checked_at.get(database, -TRIGGER_CHECK_SECONDS) \
-        < TRIGGER_CHECK_SECONDS
+    dialect, database = db.engine.dialect.name, db.engine.url
+    last_checked = _checked_at.get(database)
+    trusted = kind != 'usable' and last_checked is not None and time.monotonic() - last_checked < TRIGGER_CHECK_SECONDS
     row: Any = db.session.execute(_state_query(dialect, kind, trusted), parameters).first()
     expected = (status_triggers.STATUS_RULES_VERSION, 0 if trusted else len(_trigger_names(dialect)))
     usable = row is not None and tuple(row[:2]) == expected

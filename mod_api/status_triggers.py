@@ -148,7 +148,7 @@ def present_query(dialect: str, names: Any = None) -> str:
 
     On MySQL, ``names`` are looked for on the watched tables alone: ``information_schema`` then reads those
     tables' trigger definitions instead of every table's in the schema (1.6 ms instead of 2.1 on the issue #8
-    dataset, and every run document or page served again asks).
+    dataset; every read of stored statuses and every page built asks).
     """
     column, source = (('TRIGGER_NAME', 'information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = DATABASE()')
                       if dialect == 'mysql' else ('name', "sqlite_master WHERE type = 'trigger'"))
