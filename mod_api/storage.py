@@ -18,8 +18,11 @@ is logged (error type only, never credentials or response bodies) and nothing is
 * ``missing``: present in none.
 
 Bounded time. Each GCS call carries ``API_GCS_TIMEOUT_SECONDS`` and no retries. :meth:`Storage.status_many`
-checks many paths concurrently on a small thread pool (``MAX_WORKERS``) under one overall budget (default: the
-GCS timeout + 1 s): a check still running at the deadline counts as absent. The first GCS failure within a
+checks many paths on worker threads under one overall budget (default: the GCS timeout + 1 s): a check still
+running at the deadline counts as absent. Each backend's checkers take the paths in turn (a hanging path holds up
+only its own checker); GCS starts with ``MAX_WORKERS`` of them, the local folder with one, which a local disk
+needs, and gets ``MAX_WORKERS`` when its first is not done after ``RAMP_SECONDS`` (a network mount, as gcsfuse is in
+production). The first GCS failure within a
 request marks GCS unavailable for the rest of that request (the remaining GCS checks and reads skip it), so a
 down or hanging bucket costs one timeout per request, not one per file. Results are cached per request (in the
 WSGI environ), so asking twice about a path in one request costs nothing.
@@ -46,6 +49,7 @@ credentials. It is created lazily, once per app (per :class:`Storage`), and reus
 failure is logged and reported (``client_error``, health check) and retried after ``CLIENT_RETRY_SECONDS``,
 never raised into a request.
 """
+import errno
 import logging
 import os
 import re
@@ -55,6 +59,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 from urllib.parse import quote
@@ -65,7 +70,12 @@ log = logging.getLogger('mod_api')
 
 LOCAL = 'local'
 GCS = 'gcs'
-MAX_WORKERS = 8
+MAX_WORKERS = 8  # checker threads per backend in one status_many call
+# The checkers a backend starts with: one for the local folder (a local disk answers a page of checks in a
+# millisecond or two, sooner than threads taking turns with the GIL would), all of them for GCS (every check is a
+# network round trip). A backend whose first checkers are not done after RAMP_SECONDS (a network mount) gets all.
+FIRST_CHECKERS = {LOCAL: 1, GCS: MAX_WORKERS}
+RAMP_SECONDS = 0.01
 MAX_PATH_BYTES = 1024  # GCS object names are at most 1024 bytes of UTF-8
 MAX_FILENAME_LENGTH = 255
 CLIENT_RETRY_SECONDS = 30.0
@@ -289,6 +299,34 @@ class StatusCache:
                 return False
             self.gcs_problem = problem
             return True
+
+
+class _Batch:
+    """The paths one backend has to check in one :meth:`Storage.status_many` call, taken in turn by its checkers.
+
+    Each checker (a thread running :meth:`drain`) takes the next path until none is left or the deadline has
+    passed, so a slow path holds up only its own checker, and a checker that starts late takes nothing.
+    """
+
+    def __init__(self, paths: Iterable[str], check: Callable[[str], BackendState], deadline: float) -> None:
+        self.found: dict[str, BackendState] = {}
+        self._pending = iter(paths)
+        self._check = check
+        self._deadline = deadline
+        self._lock = threading.Lock()
+
+    def _next(self) -> Optional[str]:
+        with self._lock:
+            return next(self._pending, None) if time.monotonic() < self._deadline else None
+
+    def drain(self) -> None:
+        """Check paths until none is left or the deadline has passed; a failing check counts as absent."""
+        while (path := self._next()) is not None:
+            try:
+                self.found[path] = self._check(path)
+            except Exception as error:  # noqa: BLE001 - one failing check must not lose the others
+                log.error('Storage: check of %s failed unexpectedly: %s', path, describe(error))
+                self.found[path] = BackendState(present=False, problem=describe(error))
 
 
 # --------------------------------------------------------------------------------------------- open files
@@ -603,23 +641,46 @@ class Storage:
 
     # ------------------------------------------------------------------------------------------ paths
 
-    def local_path(self, relative: str) -> Path:
-        """The resolved local path of a repository-relative path; UnsafePath when it leads outside."""
+    def resolved_root(self) -> str:
+        """The repository folder with its symlinks resolved (a syscall per part: resolve it once per batch)."""
+        return os.path.realpath(self.root)
+
+    def local_path(self, relative: str, root: Optional[str] = None) -> str:
+        """The resolved local path of a repository-relative path; UnsafePath when it leads outside.
+
+        ``root`` is :meth:`resolved_root`, passed by a caller that looks up many paths in a row.
+        """
         parts = safe_relative(relative)
-        root = self.root.resolve()
-        try:
-            target = root.joinpath(*parts).resolve()
-        except (OSError, RuntimeError):  # a symlink loop
-            raise UnsafePath(relative, 'symlink loop') from None
-        if target == root or not target.is_relative_to(root):
+        root = self.resolved_root() if root is None else root
+        target = os.path.realpath(os.path.join(root, *parts))
+        if not target.startswith(os.path.join(root, '')):
             raise UnsafePath(relative, 'resolves outside the sample repository')
+        try:
+            os.stat(target)  # realpath leaves a symlink loop in place: only following it tells
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise UnsafePath(relative, 'symlink loop') from None
         return target
 
     # -------------------------------------------------------------------------------------- presence
 
-    def _local_state(self, path: str) -> BackendState:
+    def _local_target(self, relative: str, folders: dict[str, str]) -> str:
+        """:meth:`local_path` of a validated path, with each folder resolved once per ``folders`` (its cache).
+
+        A file that is not a symlink is its resolved folder joined with its name; only a symlink is resolved in
+        full. (A page of checks is mostly files of one folder: resolving each path in full cost more than the stat.)
+        """
+        folder = relative.rpartition('/')[0]
+        if '' not in folders:
+            folders[''] = self.resolved_root()
+        if folder not in folders:
+            folders[folder] = self.local_path(folder, folders[''])
+        target = os.path.join(folders[folder], relative.rpartition('/')[2])
+        return self.local_path(relative, folders['']) if os.path.islink(target) else target
+
+    def _local_state(self, path: str, folders: Optional[dict[str, str]] = None) -> BackendState:
         try:
-            target = self.local_path(path)
+            target = self._local_target(path, {} if folders is None else folders)
             info = os.stat(target)
         except (FileNotFoundError, NotADirectoryError):
             return ABSENT
@@ -692,38 +753,40 @@ class Storage:
 
     def _check(self, paths: list[str], cache: StatusCache, budget: float) -> dict[str, ObjectStatus]:
         deadline = time.monotonic() + budget
-        jobs = len(paths) * len(self.backends)
-        executor = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, jobs), thread_name_prefix='mod_api-storage')
-        local: dict[str, Future] = {}
-        remote: dict[str, Future] = {}
+        batches = {LOCAL: _Batch(paths, partial(self._local_state, folders={}), deadline)}
+        if self.gcs_configured:
+            batches[GCS] = _Batch(paths, partial(self._gcs_state, cache=cache), deadline)
+        executor = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(paths)) * len(batches),
+                                      thread_name_prefix='mod_api-storage')
+        checkers: dict[str, list[Future]] = {}
         try:
-            for path in paths:
-                local[path] = executor.submit(self._local_state, path)
-                if self.gcs_configured:
-                    remote[path] = executor.submit(self._gcs_state, path, cache)
+            for backend, batch in batches.items():
+                checkers[backend] = [executor.submit(batch.drain) for _ in range(min(FIRST_CHECKERS[backend],
+                                                                                     len(paths)))]
+            if not wait([job for jobs in checkers.values() for job in jobs], timeout=RAMP_SECONDS).not_done:
+                return self._statuses(paths, batches, budget)
+            for backend, batch in batches.items():  # a slow backend (network, mount): every checker on it
+                if not all(job.done() for job in checkers[backend]):
+                    checkers[backend] += [executor.submit(batch.drain)
+                                          for _ in range(min(MAX_WORKERS, len(paths)) - len(checkers[backend]))]
+            wait([job for jobs in checkers.values() for job in jobs], timeout=max(0.0, deadline - time.monotonic()))
         finally:
-            wait([*local.values(), *remote.values()], timeout=max(0.0, deadline - time.monotonic()))
             executor.shutdown(wait=False, cancel_futures=True)
-        late = {LOCAL: 0, GCS: 0}
+        return self._statuses(paths, batches, budget)
 
-        def outcome(future: Future, backend: str) -> BackendState:
-            if future.done() and not future.cancelled():
-                error = future.exception()
-                if error is None:
-                    return future.result()
-                log.error('Storage: %s check failed unexpectedly: %s', backend, describe(error))
-                return BackendState(present=False, problem=describe(error))
-            late[backend] += 1
-            return BackendState(present=False, problem=f'no answer within {budget:g}s')
-
-        found = {path: ObjectStatus(path=path, local=outcome(local[path], LOCAL),
-                                    gcs=outcome(remote[path], GCS) if self.gcs_configured else None)
-                 for path in paths}
-        for backend, count in late.items():
-            if count:
+    @staticmethod
+    def _statuses(paths: list[str], batches: dict[str, '_Batch'], budget: float) -> dict[str, ObjectStatus]:
+        """The ObjectStatus of each path from its backends' batches; a path a batch did not reach is absent."""
+        late = BackendState(present=False, problem=f'no answer within {budget:g}s')
+        for backend, batch in batches.items():
+            unanswered = sum(path not in batch.found for path in paths)
+            if unanswered:
                 log.warning('Storage: %d %s check(s) of %d unanswered within %gs, counted absent',
-                            count, backend, len(paths), budget)
-        return found
+                            unanswered, backend, len(paths), budget)
+        gcs = batches.get(GCS)
+        return {path: ObjectStatus(path=path, local=batches[LOCAL].found.get(path, late),
+                                   gcs=gcs.found.get(path, late) if gcs is not None else None)
+                for path in paths}
 
     # ----------------------------------------------------------------------------------------- reading
 

@@ -158,6 +158,22 @@ def test_symlinks_inside_the_repository_are_followed(local_storage, repository):
     assert fresh(local_storage, 'Results/real.srt').storage_status == 'ok'
 
 
+def test_a_folder_is_resolved_once_per_page_of_checks(local_storage, repository, monkeypatch):
+    """Resolving every path in full cost more than its stat: the files of a folder share the folder's resolution."""
+    paths = [f'TestResults/{index:04d}.srt' for index in range(40)] + ['LogFiles/1.txt']
+    for path in paths:
+        put_local(repository, path, b'local')
+    (repository / 'TestResults' / 'alias.srt').symlink_to(repository / 'TestResults' / '0000.srt')
+    resolved: list[str] = []
+    realpath = os.path.realpath
+    monkeypatch.setattr(os.path, 'realpath', lambda path, **kwargs: resolved.append(path) or realpath(path, **kwargs))
+    statuses = local_storage.status_many(paths + ['TestResults/alias.srt'], StatusCache())
+    assert all(status.storage_status == 'ok' for status in statuses.values())
+    # the root, each folder, and the one file that is a symlink
+    assert len(resolved) == 4
+    assert statuses['TestResults/alias.srt'].size == statuses['TestResults/0000.srt'].size
+
+
 def test_download_file_names():
     assert check_filename('12.txt') == '12.txt'
     for bad in ('', '.', '..', 'a/b', 'a\\b', 'a"b', 'a\r\nSet-Cookie: x', 'x' * 256, None):
@@ -300,6 +316,72 @@ def test_many_paths_are_checked_concurrently_and_cached_per_request(gcs_storage,
     assert time.monotonic() - started < 0.2
     assert gcs_emulator.requests == asked
     assert again == statuses
+
+
+def record_local_checkers(storage: Storage, monkeypatch: pytest.MonkeyPatch,
+                          delay: Callable[[str], float]) -> dict[str, str]:
+    """Path → name of the thread that checked it locally, each check first sleeping ``delay(path)`` (a mount)."""
+    checkers: dict[str, str] = {}
+    check = storage._local_state
+
+    def slow_check(path: str, folders: dict[str, str] | None = None) -> BackendState:
+        time.sleep(delay(path))
+        checkers[path] = threading.current_thread().name
+        return check(path, folders)
+    monkeypatch.setattr(storage, '_local_state', slow_check)
+    return checkers
+
+
+def count_checkers_started(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The jobs submitted to storage's thread pools from now on (one per checker started)."""
+    started: list[Any] = []
+
+    class CountingExecutor(storage_module.ThreadPoolExecutor):
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            started.append(args[0])
+            return super().submit(*args, **kwargs)
+    monkeypatch.setattr(storage_module, 'ThreadPoolExecutor', CountingExecutor)
+    return started
+
+
+def test_a_local_disk_is_checked_by_one_thread(local_storage, repository, monkeypatch):
+    """Threads would only take turns with the GIL on a disk that answers at once."""
+    paths = [f'TestResults/{index:04d}.srt' for index in range(40)]
+    for path in paths:
+        put_local(repository, path, b'local')
+    started = count_checkers_started(monkeypatch)
+    checkers = record_local_checkers(local_storage, monkeypatch, lambda path: 0)
+    statuses = local_storage.status_many(paths, StatusCache())
+    assert all(status.storage_status == 'ok' for status in statuses.values())
+    assert set(checkers) == set(paths)
+    assert len(started) == 1
+
+
+def test_a_slow_local_mount_gets_every_checker(local_storage, repository, monkeypatch):
+    paths = [f'TestResults/{index:04d}.srt' for index in range(40)]
+    for path in paths:
+        put_local(repository, path, b'local')
+    started = count_checkers_started(monkeypatch)
+    checkers = record_local_checkers(local_storage, monkeypatch, lambda path: 0.05)  # 2 s one after another
+    began = time.monotonic()
+    statuses = local_storage.status_many(paths, StatusCache())
+    assert time.monotonic() - began < 40 * 0.05 / 4
+    assert all(status.storage_status == 'ok' for status in statuses.values())
+    assert len(started) == len(set(checkers.values())) == MAX_WORKERS
+
+
+def test_a_hanging_local_path_holds_up_only_itself(local_storage, repository, monkeypatch, caplog):
+    paths = [f'TestResults/{index:04d}.srt' for index in range(40)]
+    for path in paths:
+        put_local(repository, path, b'local')
+    record_local_checkers(local_storage, monkeypatch, lambda path: 3 if path == paths[0] else 0.01)
+    started = time.monotonic()
+    statuses = local_storage.status_many(paths, StatusCache(), budget=0.8)
+    assert time.monotonic() - started < 1.5
+    assert statuses[paths[0]].storage_status == 'missing'
+    assert statuses[paths[0]].local.problem == 'no answer within 0.8s'
+    assert all(statuses[path].storage_status == 'ok' for path in paths[1:])
+    assert 'Storage: 1 local check(s) of 40 unanswered within 0.8s' in caplog.text
 
 
 def test_the_cache_lives_for_one_request(gcs_storage, gcs_emulator):
