@@ -81,6 +81,11 @@ class Candidate:
         return next(iter(self.sample_ids)) if len(self.sample_ids) == 1 else None
 
     @cached_property
+    def content_type(self) -> str:
+        """The media type of the file, by its name's extension (a diff's is set by the page, not here)."""
+        return content_type_for(PurePosixPath(self.filename).suffix)
+
+    @cached_property
     def sort_key(self) -> tuple[int, str, str]:
         """Type (enum order), then path, then artifact id."""
         return TYPES.index(self.type), self.paths[-1] or self.identity, self.artifact_id
@@ -178,7 +183,7 @@ def page_of_artifacts(artifacts: RunArtifacts, kind: str | None, limit: int, off
                       api_url: Callable[[str], str], diff_url: Callable[[Candidate], str | None]
                       ) -> tuple[list[dict[str, Any]], int]:
     """The Artifact documents of one page (``kind``: the type filter) and how many artifacts match in all."""
-    chosen = [item for item in artifacts.listed if kind in (None, item.type)]
+    chosen = list(artifacts.listed) if kind is None else [item for item in artifacts.listed if item.type == kind]
     wanted = [path for item in chosen[offset:offset + limit] for path in item.paths if path is not None]
     binary = artifacts.binary if kind in (None, 'binary') else None
     binary_path = binary.paths[0] if binary is not None else None
@@ -203,6 +208,6 @@ def _document(run_id: int, item: Candidate, statuses: dict[str, ObjectStatus], s
         return {**document, 'content_type': DIFF_CONTENT_TYPE, 'size_bytes': None,
                 'download_url': diff_url(item) if status != 'missing' else None}
     checked = found[0]
-    return {**document, 'content_type': content_type_for(PurePosixPath(item.filename).suffix),
+    return {**document, 'content_type': item.content_type,
             'size_bytes': checked.size if checked is not None else None,
             'download_url': storage.download_url(checked, item.filename, api_url) if checked is not None else None}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
 
 from mod_api.storage import UnsafePath, check_filename, safe_relative
 
@@ -38,10 +39,16 @@ class TokenSigner:
         if not secret:
             raise ValueError('a signing secret is required')
         self._serializer = URLSafeTimedSerializer(secret, salt=salt)
+        self._signer = self._serializer.make_signer()
 
     def sign(self, payload: Any) -> str:
-        """A URL-safe token of ``payload`` (anything JSON can carry)."""
-        return self._serializer.dumps(payload)
+        """A URL-safe token of ``payload`` (anything JSON can carry).
+
+        The serializer's own token format, never compressed: its ``dumps`` tries zlib on every payload, which
+        for these few dozen bytes saves nothing and took half of each signing (a page of 50 download URLs).
+        """
+        encoded = base64_encode(self._serializer.serializer.dumps(payload))
+        return self._signer.sign(encoded).decode('ascii')
 
     def verify(self, token: str, max_age: int) -> Any:
         """The payload of a genuine token at most ``max_age`` seconds old; else TamperedToken / ExpiredToken."""

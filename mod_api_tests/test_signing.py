@@ -150,3 +150,16 @@ def test_genuine_tokens_with_unexpected_payloads_are_refused(signer, payload):
 def test_a_secret_is_required():
     with pytest.raises(ValueError):
         TokenSigner('', DOWNLOAD_SALT)
+
+
+def test_tokens_are_the_serializers_own_uncompressed():
+    """Signing skips the serializer's zlib attempt; the serializer reads the token, and its own tokens verify."""
+    path, filename = 'TestResults/' + 'a' * 64 + '.srt', 'a' * 64 + '.srt'  # zlib would shrink this payload
+    signer = DownloadSigner(SECRET, max_age_seconds=300)
+    token = signer.sign(path, filename)
+    assert not token.startswith('.')  # the serializer's mark of a compressed payload
+    serializer = URLSafeTimedSerializer(SECRET, salt=DOWNLOAD_SALT)
+    assert serializer.loads(token) == {'p': path, 'f': filename}
+    compressed = serializer.dumps({'p': path, 'f': filename})
+    assert compressed.startswith('.')
+    assert signer.verify(compressed) == DownloadGrant(path=path, filename=filename)

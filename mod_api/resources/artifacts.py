@@ -10,7 +10,7 @@ file gone since the URL was made is 404 — both JSON.
 """
 from functools import partial
 from pathlib import PurePosixPath
-from typing import Any, TypeGuard
+from typing import Any, Callable, TypeGuard
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -92,9 +92,10 @@ def storage_unavailable(error: StorageError, **details: Any) -> ApiError:
                     {**details, 'problems': problems}, {'Retry-After': '5'})
 
 
-def download_link(token: str) -> str:
-    """The absolute URL of the API's download route for a download token."""
-    return url_for(DOWNLOAD_ENDPOINT, token=token, _external=True)
+def download_links() -> Callable[[str], str]:
+    """The absolute URL of the API's download route for a token; the route is built once (tokens are URL-safe)."""
+    route = url_for(DOWNLOAD_ENDPOINT, token='token', _external=True).rpartition('/')[0]
+    return lambda token: f'{route}/{token}'
 
 
 def diff_link(run_id: int, item: Candidate) -> str | None:
@@ -123,7 +124,7 @@ def list_artifacts(run_id: int, query: dict[str, Any]) -> Any:
     storage = current_app.extensions['mod_api'].storage
     artifacts = cached_run_value(run_id, 'artifacts', lambda: load_run_artifacts(run_id))
     data, total = page_of_artifacts(artifacts, query.get('type'), query['limit'], query['offset'], storage,
-                                    download_link, partial(diff_link, run_id))
+                                    download_links(), partial(diff_link, run_id))
     return jsonify(page_body(data, total, query))
 
 
