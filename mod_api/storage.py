@@ -20,12 +20,12 @@ is logged (error type only, never credentials or response bodies) and nothing is
 Bounded time. Each GCS call carries ``API_GCS_TIMEOUT_SECONDS`` and no retries. :meth:`Storage.status_many`
 checks many paths on worker threads under one overall budget (default: the GCS timeout + 1 s): a check still
 running at the deadline counts as absent. Each backend's checkers take the paths in turn (a hanging path holds up
-only its own checker); GCS starts with ``MAX_WORKERS`` of them, the local folder with one, which a local disk
-needs, and gets ``MAX_WORKERS`` when its first is not done after ``RAMP_SECONDS`` (a network mount, as gcsfuse is in
-production). The first GCS failure within a
-request marks GCS unavailable for the rest of that request (the remaining GCS checks and reads skip it), so a
-down or hanging bucket costs one timeout per request, not one per file. Results are cached per request (in the
-WSGI environ), so asking twice about a path in one request costs nothing.
+only its own checker). GCS starts with ``MAX_WORKERS`` of them; the local folder starts with one, enough for a
+local disk, and gets ``MAX_WORKERS`` when that one is not done after ``RAMP_SECONDS`` (a network mount, as gcsfuse
+is in production). The first GCS failure within a request marks GCS unavailable for the rest of that request (the
+remaining GCS checks and reads skip it), so a down or hanging bucket costs one timeout per request, not one per
+file. Results are cached per request (in the WSGI environ), so asking twice about a path in one request costs
+nothing.
 
 Reading. :meth:`Storage.read_bytes` reads a whole (small) file, from the local copy when there is one, else from
 GCS; over ``max_bytes`` it raises :class:`FileTooLarge` (with the size) from the metadata, without reading the
