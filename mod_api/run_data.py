@@ -29,7 +29,7 @@ from mod_api.legacy import (
 from mod_api.verdicts import Output, ProgressRow, Result, ResultFile, RunFacts, RunVerdict, SampleFacts, in_scope, judge
 
 QUERY_COUNT = 7
-JUDGED_QUERY_COUNT = 1 + QUERY_COUNT  # at most: the digests, then the facts of runs the cache does not hold
+JUDGED_QUERY_COUNT = 1 + QUERY_COUNT  # at most: the keys (a run's mark or the digests), then the facts not cached
 
 
 @dataclass(frozen=True)

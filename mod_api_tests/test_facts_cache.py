@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, text, update
 
-from mod_api import facts_cache
-from mod_api.db import db
+from mod_api import facts_cache, status_store, status_triggers
+from mod_api.db import create_api_tables, db
 from mod_api.legacy import (
     Category,
     GcpInstance,
@@ -113,34 +113,71 @@ CHANGES: dict[str, Callable[[Scene], int]] = {
 }
 
 
+@pytest.fixture()
+def triggers(app) -> None:
+    """The stored statuses' triggers in place (conftest drops them after each test): one run is keyed by its mark."""
+    db.session.commit()
+    create_api_tables(app)
+
+
+def judged_alone(run_id: int, cancels: frozenset[int]) -> Any:
+    """The run judged on its own: keyed by its mark."""
+    return load_judged([run_id], cancels)[run_id]
+
+
+def judged_with_another(run_id: int, cancels: frozenset[int]) -> Any:
+    """The run judged in a list of two: keyed by the digests."""
+    other = db.session.scalar(select(Run.id).where(Run.id != run_id).limit(1))
+    return load_judged([run_id, other], cancels)[run_id]
+
+
+@pytest.mark.parametrize('judged', [judged_alone, judged_with_another])
 @pytest.mark.parametrize('change', CHANGES)
-def test_a_cached_run_is_never_stale(app, change: str) -> None:
+def test_a_cached_run_is_never_stale(app, triggers, change: str, judged: Callable[[int, frozenset[int]], Any]) -> None:
     made = scene()
-    before = {run_id: load_judged([run_id], api_cancel_rows([run_id]))[run_id]  # now cached
+    before = {run_id: judged(run_id, frozenset(api_cancel_rows([run_id])))  # now cached
               for run_id in (made.finished.id, made.running.id)}
 
     changed = CHANGES[change](made)
     db.session.commit()
     cancels = frozenset(api_cancel_rows([changed]))
-    after = load_judged([changed], cancels)[changed]
+    after = judged(changed, cancels)
 
     assert after == fresh(changed, cancels)
     assert after != before[changed]
 
 
-def test_an_unchanged_run_is_answered_from_the_cache_in_one_query(app) -> None:
-    run_id = scene().finished.id
+@pytest.mark.parametrize('keyed_by', ['mark', 'digests'])
+def test_an_unchanged_run_is_answered_from_the_cache_in_one_query(app, triggers, keyed_by: str) -> None:
+    made = scene()
+    run_ids = [made.finished.id] if keyed_by == 'mark' else [made.finished.id, made.running.id]
     with counted_queries() as first:
-        judged = load_judged([run_id])
+        judged = load_judged(run_ids)
     with counted_queries(afresh=False) as second:
-        again = load_judged([run_id])
+        again = load_judged(run_ids)
     assert len(first) == JUDGED_QUERY_COUNT
     assert len(second) == 1
-    assert again == judged == {run_id: fresh(run_id)}
-    assert judged[run_id][1].status is RunStatus.FAIL
+    assert ('api_run_status' in second[0]) == (keyed_by == 'mark')
+    assert again == judged == {run_id: fresh(run_id) for run_id in run_ids}
+    assert judged[made.finished.id][1].status is RunStatus.FAIL
 
 
-def test_the_cache_keeps_its_size_and_drops_the_least_recently_used(app) -> None:
+def test_one_run_is_not_cached_while_a_trigger_is_missing(app, triggers) -> None:
+    run_id = scene().finished.id
+    db.session.commit()
+    with db.engine.begin() as connection:
+        connection.execute(text(f"DROP TRIGGER {status_triggers.trigger_name('test_result', 'u')}"))
+    status_store.forget_trigger_checks()
+    load_judged([run_id])
+    db.session.execute(update(RunResult).where(RunResult.test_id == run_id).values(exit_code=7))  # no trigger fires
+    db.session.commit()
+    with counted_queries(afresh=False) as statements:
+        after = load_judged([run_id])[run_id]
+    assert len(statements) == JUDGED_QUERY_COUNT
+    assert after == fresh(run_id)
+
+
+def test_the_cache_keeps_its_size_and_drops_the_least_recently_used(app, triggers) -> None:
     small = facts_cache.FactsCache(size=2)
     runs = [scene(f'Category {number}').finished.id for number in range(3)]
 
@@ -154,7 +191,7 @@ def test_the_cache_keeps_its_size_and_drops_the_least_recently_used(app) -> None
     assert loads == [[runs[0]], [runs[1]], [runs[2]], [runs[1]]]  # runs[1] was the least recently used
 
 
-def test_the_cancel_record_is_part_of_the_key(app) -> None:
+def test_the_cancel_record_is_part_of_the_key(app, triggers) -> None:
     made = scene()
     plain = load_judged([made.running.id])[made.running.id]
     row = add_api_cancellation(made.running, make_user('admin'))
