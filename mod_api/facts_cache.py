@@ -21,7 +21,8 @@ One run judged alone (its documents, results, diffs, log pages) is keyed by its 
 digests took about 8 ms on the benchmark's dataset). The stored statuses' triggers move it on every change
 of a row the digest covers, but for a variant whose hash is no ``got`` of the run, which cannot change how the run
 is judged. While those triggers are not usable (one missing, an old rules version) the mark is None, and such a run
-is judged without the cache.
+is judged without the cache; a trigger lost meanwhile is noticed within ``status_store.TRIGGER_CHECK_SECONDS``, as
+for the pages served again (docs/stored-statuses.md, Limits).
 """
 import functools
 import threading
