@@ -670,17 +670,17 @@ class Storage:
         A file that is not a symlink is its resolved folder joined with its name; only a symlink is resolved in
         full. (A page of checks is mostly files of one folder: resolving each path in full cost more than the stat.)
         """
-        folder = relative.rpartition('/')[0]
+        folder, _, name = relative.rpartition('/')
         if '' not in folders:
             folders[''] = self.resolved_root()
         if folder not in folders:
             folders[folder] = self.local_path(folder, folders[''])
-        target = os.path.join(folders[folder], relative.rpartition('/')[2])
+        target = os.path.join(folders[folder], name)
         return self.local_path(relative, folders['']) if os.path.islink(target) else target
 
-    def _local_state(self, path: str, folders: Optional[dict[str, str]] = None) -> BackendState:
+    def _local_state(self, path: str, folders: dict[str, str]) -> BackendState:
         try:
-            target = self._local_target(path, {} if folders is None else folders)
+            target = self._local_target(path, folders)
             info = os.stat(target)
         except (FileNotFoundError, NotADirectoryError):
             return ABSENT
@@ -756,8 +756,8 @@ class Storage:
         batches = {LOCAL: _Batch(paths, partial(self._local_state, folders={}), deadline)}
         if self.gcs_configured:
             batches[GCS] = _Batch(paths, partial(self._gcs_state, cache=cache), deadline)
-        executor = ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(paths)) * len(batches),
-                                      thread_name_prefix='mod_api-storage')
+        width = min(MAX_WORKERS, len(paths))  # checkers per backend at most
+        executor = ThreadPoolExecutor(max_workers=width * len(batches), thread_name_prefix='mod_api-storage')
         checkers: dict[str, list[Future]] = {}
         try:
             for backend, batch in batches.items():
@@ -768,7 +768,7 @@ class Storage:
             for backend, batch in batches.items():  # a slow backend (network, mount): every checker on it
                 if not all(job.done() for job in checkers[backend]):
                     checkers[backend] += [executor.submit(batch.drain)
-                                          for _ in range(min(MAX_WORKERS, len(paths)) - len(checkers[backend]))]
+                                          for _ in range(width - len(checkers[backend]))]
             wait([job for jobs in checkers.values() for job in jobs], timeout=max(0.0, deadline - time.monotonic()))
         finally:
             executor.shutdown(wait=False, cancel_futures=True)

@@ -324,7 +324,7 @@ def record_local_checkers(storage: Storage, monkeypatch: pytest.MonkeyPatch,
     checkers: dict[str, str] = {}
     check = storage._local_state
 
-    def slow_check(path: str, folders: dict[str, str] | None = None) -> BackendState:
+    def slow_check(path: str, folders: dict[str, str]) -> BackendState:
         time.sleep(delay(path))
         checkers[path] = threading.current_thread().name
         return check(path, folders)
