@@ -7,7 +7,8 @@ to it with the real google-cloud-storage client over real sockets. A test can ma
   brings it back on the same port with the same objects;
 * ``hang()`` (a context manager) accepts connections and reads requests but never answers them until the block
   ends, so clients run into their timeouts;
-* ``latency = 0.5`` delays every answer (a slow backend); requests are still served concurrently.
+* ``latency = 0.5`` delays every answer (a slow backend); requests are still served concurrently;
+* ``accepting_late()`` (a context manager) leaves connections waiting in the listen backlog (a busy process).
 
 Register the fixtures once for the whole suite with, in ``mod_api_tests/conftest.py``::
 
@@ -83,6 +84,10 @@ class _Controls:
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog is 5: when the accept loop lags (a busy test process), a page's checkers
+    # opening MAX_WORKERS connections at once overflow it and the kernel drops the extra SYNs, which clients
+    # retry after a second, past the tests' one-second GCS timeout. A real GCS endpoint does not do that.
+    request_queue_size = 128
     controls: _Controls
 
 
@@ -136,10 +141,13 @@ class GcsEmulator:
         server = _Server((self.host, self.port), partial(_Handler, self._storage))
         server.controls = self.controls
         self.port = server.server_address[1]
+        self._serve(server)
+        self._server = server
+
+    def _serve(self, server: _Server) -> None:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={'poll_interval': 0.05},
                                         name=f'gcs-emulator-{self.port}', daemon=True)
         self._thread.start()
-        self._server = server
 
     def stop(self) -> None:
         """Close the listening socket: new connections are refused until ``start()``."""
@@ -151,6 +159,17 @@ class GcsEmulator:
         server.server_close()
         if self._thread is not None:
             self._thread.join(5)
+
+    @contextlib.contextmanager
+    def accepting_late(self) -> Iterator[None]:
+        """Within the block, the socket listens but nothing accepts: connections wait in the backlog."""
+        server = self._server
+        assert server is not None, 'the emulator is stopped'
+        server.shutdown()
+        try:
+            yield
+        finally:
+            self._serve(server)
 
     @contextlib.contextmanager
     def hang(self) -> Iterator[None]:

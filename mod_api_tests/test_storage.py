@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +35,6 @@ from mod_api.storage import (
     safe_filename,
     safe_relative,
 )
-
 
 SECRET = 'storage-test-secret-0123456789'
 RUNNING_AS_ROOT = hasattr(os, 'geteuid') and os.geteuid() == 0
@@ -316,6 +316,20 @@ def test_many_paths_are_checked_concurrently_and_cached_per_request(gcs_storage,
     assert time.monotonic() - started < 0.2
     assert gcs_emulator.requests == asked
     assert again == statuses
+
+
+def test_a_page_of_checks_waits_for_a_gcs_that_accepts_late(gcs_storage, gcs_emulator):
+    """Every checker's connection waits in the listen backlog and is answered (no dropped connect, no timeout)."""
+    paths = [f'TestResults/{index:04d}.srt' for index in range(MAX_WORKERS)]
+    for path in paths:
+        gcs_emulator.put(path, b'gcs')
+    with ThreadPoolExecutor(1) as caller:
+        with gcs_emulator.accepting_late():
+            pending = caller.submit(gcs_storage.status_many, paths, StatusCache())
+            time.sleep(0.3)  # every checker has connected by now, none was accepted
+        statuses = pending.result()
+    assert {path: status.gcs.problem for path, status in statuses.items()} == dict.fromkeys(paths)
+    assert all(status.storage_status == 'degraded' for status in statuses.values())  # in GCS, not on disk
 
 
 def record_local_checkers(storage: Storage, monkeypatch: pytest.MonkeyPatch,
