@@ -40,11 +40,6 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
 
-    @property
-    def scope_list(self) -> list[str]:
-        """The granted scopes, in the order they were stored."""
-        return self.scopes.split()
-
 
 class AuditLogEntry(db.Model):  # type: ignore[name-defined,misc]
     """Who did what through the API: one row per security-relevant write, whatever its outcome."""

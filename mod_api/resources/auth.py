@@ -119,7 +119,7 @@ def create_token(query: dict[str, Any], body: dict[str, Any]) -> Any:
     if user is None or not matched:
         _refuse(ApiError(401, 'invalid_credentials', 'Email or password is incorrect.', {}),
                 'invalid_credentials', user.id if user else None, body, email=body['email'])
-    user_id, role = user.id, role_name(user)
+    user_id, role = user.id, role_name(user.role)
     allowed = allowed_scopes(role)
     refused = [scope for scope in body['scopes'] if scope not in allowed]
     if refused:
